@@ -1,0 +1,130 @@
+// Command anydiag observes, diagnoses and protects anycast services.
+//
+// Every command prints a human table by default and one JSON document on
+// stdout with --json; logs go to stderr. Exit codes: 0 ok, 1 a finding of
+// severity warning or worse, 2 usage or configuration error, 3 runtime failure.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of DESIGN.md's contract.
+const (
+	exitOK       = 0
+	exitFindings = 1
+	exitUsage    = 2
+	exitRuntime  = 3
+)
+
+// exitError carries an exit code through cobra's error return.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr marks err as a usage or configuration error (exit 2).
+func usageErr(format string, a ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// runtimeErr marks err as a runtime failure (exit 3).
+func runtimeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: exitRuntime, err: err}
+}
+
+// findingsExit is returned by commands whose findings reach warning: the
+// output is already printed, only the exit code is left to set.
+var findingsExit = &exitError{code: exitFindings}
+
+// commands are added by each command file's init, so that files stay
+// independent of each other.
+var commands []func() *cobra.Command
+
+func register(f func() *cobra.Command) { commands = append(commands, f) }
+
+// globalFlags are the flags every command shares.
+type globalFlags struct {
+	json     bool
+	logLevel string
+}
+
+var global globalFlags
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "anydiag",
+		Short: "Observe, diagnose and protect anycast services",
+		Long: `anydiag observes, diagnoses and protects anycast services: it collects BGP
+state over BMP, optics, thermal, path and service health; turns them into
+findings with advice; and withdraws a node's anycast announcement safely when
+it is unfit.
+
+Exit codes: 0 ok, 1 a finding of severity warning or worse, 2 usage or
+configuration error, 3 runtime failure.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(global.logLevel)); err != nil {
+				return usageErr("--log-level: %v", err)
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+			return nil
+		},
+	}
+	root.PersistentFlags().BoolVar(&global.json, "json", false, "print one JSON document on stdout instead of tables")
+	root.PersistentFlags().StringVar(&global.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: err}
+	})
+	for _, f := range commands {
+		root.AddCommand(f())
+	}
+	return root
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "anydiag:", ee.err)
+		}
+		return ee.code
+	}
+	// Errors cobra raises itself (unknown command, wrong argument count) are usage errors.
+	fmt.Fprintln(os.Stderr, "anydiag:", err)
+	return exitUsage
+}
