@@ -1,0 +1,231 @@
+// Package config is the agent's configuration file: node identity, anycast
+// prefixes, the BGP speaker, collectors, health checks, policy and exporters.
+// Decoding is strict and every problem is reported at once with its line (see
+// internal/yamlconf). Sections owned by a package (health checks, policy,
+// speakers, analyzers) are that package's own Config type, so the package
+// documents and validates its part.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/anydiag/anydiag/internal/yamlconf"
+)
+
+// Config is the whole agent configuration file.
+type Config struct {
+	Node       Node       `yaml:"node" json:"node"`
+	Anycast    Anycast    `yaml:"anycast" json:"anycast"`
+	Collectors Collectors `yaml:"collectors" json:"collectors"`
+	Exporters  Exporters  `yaml:"exporters" json:"exporters"`
+}
+
+// Node is who this PoP is: the identity every metric and finding carries.
+type Node struct {
+	Name      string   `yaml:"name" json:"name"`
+	Site      string   `yaml:"site" json:"site"`
+	Continent string   `yaml:"continent" json:"continent"`
+	Latitude  *float64 `yaml:"latitude" json:"latitude,omitempty"`
+	Longitude *float64 `yaml:"longitude" json:"longitude,omitempty"`
+}
+
+// Continents are the codes accepted for node.continent (the two-letter codes
+// used by GeoIP databases).
+var Continents = map[string]string{
+	"AF": "Africa", "AN": "Antarctica", "AS": "Asia", "EU": "Europe",
+	"NA": "North America", "OC": "Oceania", "SA": "South America",
+}
+
+// Anycast lists the service prefixes this node announces.
+type Anycast struct {
+	// Interface holds the anycast addresses: lo or a dummy interface.
+	Interface string                `yaml:"interface" json:"interface"`
+	Prefixes  []yamlconf.HostPrefix `yaml:"prefixes" json:"prefixes"`
+	// Canary is announced and verified first, before the service prefixes.
+	Canary *yamlconf.HostPrefix `yaml:"canary" json:"canary,omitempty"`
+}
+
+// Collectors configures what the agent reads and how often.
+type Collectors struct {
+	Optics  Optics  `yaml:"optics" json:"optics"`
+	Thermal Thermal `yaml:"thermal" json:"thermal"`
+	Link    Link    `yaml:"link" json:"link"`
+	Host    Host    `yaml:"host" json:"host"`
+	BMP     BMP     `yaml:"bmp" json:"bmp"`
+}
+
+// Optics reads transceiver DOM from the listed interfaces (all with a module when empty).
+type Optics struct {
+	Enabled    bool              `yaml:"enabled" json:"enabled"`
+	Interval   yamlconf.Duration `yaml:"interval" json:"interval"`
+	Interfaces []string          `yaml:"interfaces" json:"interfaces"`
+	// EEPROMFiles maps an interface name to a raw EEPROM dump read instead of
+	// the device (for modules behind a switch ASIC, and for the demo).
+	EEPROMFiles map[string]string `yaml:"eeprom_files" json:"eeprom_files,omitempty"`
+	// RxPowerDBm is the operator's acceptable receive range, checked besides
+	// the module's own thresholds.
+	RxPowerDBm *Range `yaml:"rx_power_dbm" json:"rx_power_dbm,omitempty"`
+}
+
+// Range is an inclusive [min, max] interval.
+type Range struct {
+	Min float64 `yaml:"min" json:"min"`
+	Max float64 `yaml:"max" json:"max"`
+}
+
+// Thermal reads hwmon, thermal zones and CPU throttling under SysfsRoot.
+type Thermal struct {
+	Enabled   bool              `yaml:"enabled" json:"enabled"`
+	Interval  yamlconf.Duration `yaml:"interval" json:"interval"`
+	SysfsRoot string            `yaml:"sysfs_root" json:"sysfs_root"`
+}
+
+// Link reads interface state and counters.
+type Link struct {
+	Enabled    bool              `yaml:"enabled" json:"enabled"`
+	Interval   yamlconf.Duration `yaml:"interval" json:"interval"`
+	Interfaces []string          `yaml:"interfaces" json:"interfaces"`
+}
+
+// Host checks kernel prerequisites and the anycast interface.
+type Host struct {
+	Enabled        bool              `yaml:"enabled" json:"enabled"`
+	Interval       yamlconf.Duration `yaml:"interval" json:"interval"`
+	Encapsulations []string          `yaml:"encapsulations" json:"encapsulations,omitempty"`
+}
+
+// BMP runs a BMP station inside the agent.
+type BMP struct {
+	Enabled bool               `yaml:"enabled" json:"enabled"`
+	Listen  *yamlconf.AddrPort `yaml:"listen" json:"listen,omitempty"`
+	// Dial lists routers configured to listen for BMP (active mode).
+	Dial []yamlconf.AddrPort `yaml:"dial" json:"dial,omitempty"`
+}
+
+// Exporters configures what the agent serves and pushes.
+type Exporters struct {
+	// Listen serves /metrics, /healthz, /api/v1/... (default 127.0.0.1:9178).
+	Listen *yamlconf.AddrPort `yaml:"listen" json:"listen,omitempty"`
+	// TokenFile holds the bearer token of the control API and the webhook.
+	TokenFile string `yaml:"token_file" json:"token_file,omitempty"`
+	Push      *Push  `yaml:"push" json:"push,omitempty"`
+}
+
+// Push sends metrics to VictoriaMetrics' import endpoint.
+type Push struct {
+	URL      string            `yaml:"url" json:"url"`
+	Interval yamlconf.Duration `yaml:"interval" json:"interval"`
+}
+
+// DefaultListen is where the agent serves when exporters.listen is not set.
+var DefaultListen = netip.MustParseAddrPort("127.0.0.1:9178")
+
+// Load reads, decodes and validates a configuration file, filling defaults.
+func Load(path string) (*Config, error) {
+	var c Config
+	if err := yamlconf.Load(path, &c); err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	return &c, nil
+}
+
+// Parse decodes and validates configuration bytes; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	var c Config
+	if err := yamlconf.Decode(name, data, &c); err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Anycast.Interface == "" {
+		c.Anycast.Interface = "lo"
+	}
+	def := func(d *yamlconf.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = yamlconf.Duration(v)
+		}
+	}
+	def(&c.Collectors.Optics.Interval, 30*time.Second)
+	def(&c.Collectors.Thermal.Interval, 15*time.Second)
+	def(&c.Collectors.Link.Interval, 10*time.Second)
+	def(&c.Collectors.Host.Interval, time.Minute)
+	if c.Collectors.Thermal.SysfsRoot == "" {
+		c.Collectors.Thermal.SysfsRoot = "/sys"
+	}
+	if c.Exporters.Listen == nil {
+		c.Exporters.Listen = &yamlconf.AddrPort{AddrPort: DefaultListen}
+	}
+	if c.Exporters.Push != nil {
+		def(&c.Exporters.Push.Interval, 15*time.Second)
+	}
+}
+
+// Validate checks relations between fields; yamlconf maps each path to its line.
+func (c *Config) Validate(p *yamlconf.Problems) {
+	n := c.Node
+	if n.Name == "" {
+		p.Add("node.name", "required: the node's name labels every metric and finding")
+	}
+	if n.Continent != "" {
+		if _, ok := Continents[n.Continent]; !ok {
+			p.Add("node.continent", "unknown continent %q (one of %s)", n.Continent, continentList())
+		}
+	}
+	if n.Latitude != nil && (*n.Latitude < -90 || *n.Latitude > 90) {
+		p.Add("node.latitude", "%v is outside -90..90", *n.Latitude)
+	}
+	if n.Longitude != nil && (*n.Longitude < -180 || *n.Longitude > 180) {
+		p.Add("node.longitude", "%v is outside -180..180", *n.Longitude)
+	}
+	if (n.Latitude == nil) != (n.Longitude == nil) {
+		p.Add("node", "latitude and longitude go together: set both or neither")
+	}
+
+	if len(c.Anycast.Prefixes) == 0 {
+		p.Add("anycast.prefixes", "required: list the anycast service addresses (host routes) this node announces")
+	}
+	seen := map[netip.Prefix]int{}
+	for i, pr := range c.Anycast.Prefixes {
+		if j, dup := seen[pr.Prefix]; dup {
+			p.Add(fmt.Sprintf("anycast.prefixes[%d]", i), "%s is listed twice (also at index %d)", pr.Prefix, j)
+		}
+		seen[pr.Prefix] = i
+	}
+	if cn := c.Anycast.Canary; cn != nil {
+		if _, dup := seen[cn.Prefix]; dup {
+			p.Add("anycast.canary", "the canary %s must differ from the service prefixes", cn.Prefix)
+		}
+	}
+
+	o := c.Collectors.Optics
+	if r := o.RxPowerDBm; r != nil && r.Min >= r.Max {
+		p.Add("collectors.optics.rx_power_dbm", "min %.2f must be below max %.2f", r.Min, r.Max)
+	}
+	for i, e := range c.Collectors.Host.Encapsulations {
+		if _, ok := EncapsulationOverhead[strings.ToLower(e)]; !ok {
+			p.Add(fmt.Sprintf("collectors.host.encapsulations[%d]", i), "unknown encapsulation %q (one of vxlan, geneve, gre, ipip, wireguard, wireguard6)", e)
+		}
+	}
+	if b := c.Collectors.BMP; b.Enabled && b.Listen == nil && len(b.Dial) == 0 {
+		p.Add("collectors.bmp", "enabled but neither listen nor dial is set")
+	}
+	if ps := c.Exporters.Push; ps != nil && !strings.HasPrefix(ps.URL, "http://") && !strings.HasPrefix(ps.URL, "https://") {
+		p.Add("exporters.push.url", "%q is not an http(s) URL", ps.URL)
+	}
+}
+
+// EncapsulationOverhead is the bytes each encapsulation adds to a packet.
+var EncapsulationOverhead = map[string]int{
+	"vxlan": 50, "geneve": 50, "gre": 24, "ipip": 20, "wireguard": 60, "wireguard6": 80,
+}
+
+func continentList() string {
+	return "AF, AN, AS, EU, NA, OC, SA"
+}
