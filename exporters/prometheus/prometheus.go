@@ -1,0 +1,212 @@
+// Package prometheus serves anydiag's metrics in the Prometheus text format.
+//
+// Values live in github.com/VictoriaMetrics/metrics sets (cheap to update on
+// hot paths), but that library cannot write HELP text, and `promtool check
+// metrics` insists on it. So every family is described once with Describe,
+// and Write adds one "# HELP" and one "# TYPE" line before each family's
+// samples. A family written without a description is reported by Undescribed,
+// which a test of each package calls so no metric ships without help.
+package prometheus
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Type is a metric family's type in the text format.
+type Type string
+
+// The family types anydiag uses.
+const (
+	Counter   Type = "counter"
+	Gauge     Type = "gauge"
+	Histogram Type = "histogram"
+	Summary   Type = "summary"
+)
+
+type family struct {
+	typ  Type
+	help string
+}
+
+var (
+	mu       sync.RWMutex
+	families = map[string]family{}
+)
+
+// Describe records a family's type and help text. Describing a family twice
+// with different text is a programming error and panics.
+func Describe(name string, typ Type, help string) {
+	mu.Lock()
+	defer mu.Unlock()
+	if f, ok := families[name]; ok && (f.typ != typ || f.help != help) {
+		panic(fmt.Sprintf("prometheus: family %s described twice differently", name))
+	}
+	families[name] = family{typ: typ, help: help}
+}
+
+// familyOf maps a sample name to its family: histogram and summary series
+// carry suffixes that belong to one family.
+func familyOf(name string) (string, family, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	if f, ok := families[name]; ok {
+		return name, f, true
+	}
+	for _, suf := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suf); ok {
+			if f, ok := families[base]; ok && (f.typ == Histogram || f.typ == Summary) {
+				return base, f, true
+			}
+		}
+	}
+	return name, family{}, false
+}
+
+// Write writes the sets (and process metrics when process is true) with
+// metadata. Samples of one family must be contiguous, which
+// VictoriaMetrics/metrics guarantees by sorting each set by name; families
+// split across sets are merged by Write.
+func Write(w io.Writer, process bool, sets ...*metrics.Set) error {
+	var raw bytes.Buffer
+	for _, s := range sets {
+		s.WritePrometheus(&raw)
+	}
+	if process {
+		metrics.WriteProcessMetrics(&raw)
+	}
+	return annotate(w, raw.Bytes())
+}
+
+// annotate groups raw sample lines by family and writes HELP/TYPE first.
+func annotate(w io.Writer, raw []byte) error {
+	lines := strings.Split(string(raw), "\n")
+	// Runtime histograms and summaries are not described; recognise them by
+	// their le and quantile labels so their _sum and _count join them.
+	shaped := map[string]Type{}
+	for _, line := range lines {
+		name := sampleName(line)
+		if base, ok := strings.CutSuffix(name, "_bucket"); ok && strings.Contains(line, `le="`) {
+			shaped[base] = Histogram
+		} else if strings.Contains(line, `quantile="`) {
+			shaped[name] = Summary
+		}
+	}
+	groups := map[string][]string{}
+	types := map[string]Type{}
+	var order []string
+	for _, line := range lines {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name := sampleName(line)
+		fam, f, ok := familyOf(name)
+		if !ok {
+			fam, f.typ = runtimeFamily(name, shaped)
+			// VictoriaMetrics/metrics names a few runtime gauges *_count
+			// (go_cpu_count, go_cgo_calls_count), which promtool's lint
+			// rejects for anything but histograms and summaries; they say
+			// little about anydiag, so they are left out.
+			if strings.HasSuffix(fam, "_count") && isProcessMetric(fam) {
+				continue
+			}
+		}
+		if _, seen := groups[fam]; !seen {
+			order = append(order, fam)
+			types[fam] = f.typ
+		}
+		groups[fam] = append(groups[fam], line)
+	}
+	sort.Strings(order)
+	bw := bufio.NewWriter(w)
+	for _, fam := range order {
+		if _, f, ok := familyOf(fam); ok {
+			fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", fam, escapeHelp(f.help), fam, f.typ)
+		} else if isProcessMetric(fam) {
+			fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", fam, processHelp(fam), fam, types[fam])
+		}
+		for _, l := range groups[fam] {
+			bw.WriteString(l)
+			bw.WriteByte('\n')
+		}
+	}
+	return bw.Flush()
+}
+
+func sampleName(line string) string {
+	if i := strings.IndexAny(line, "{ "); i >= 0 {
+		return line[:i]
+	}
+	return line
+}
+
+// runtimeFamily finds the family and type of an undescribed sample.
+func runtimeFamily(name string, shaped map[string]Type) (string, Type) {
+	if t, ok := shaped[name]; ok {
+		return name, t
+	}
+	for _, suf := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suf); ok {
+			if t, ok := shaped[base]; ok {
+				return base, t
+			}
+		}
+	}
+	return name, processType(name)
+}
+
+// Undescribed lists the families in the sets' output that have no Describe.
+func Undescribed(sets ...*metrics.Set) []string {
+	var raw bytes.Buffer
+	for _, s := range sets {
+		s.WritePrometheus(&raw)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, line := range strings.Split(raw.String(), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name := sampleName(line)
+		if fam, _, ok := familyOf(name); !ok && !seen[fam] {
+			seen[fam] = true
+			out = append(out, fam)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Handler serves Write over HTTP.
+func Handler(process bool, sets func() []*metrics.Set) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		var buf bytes.Buffer
+		if err := Write(&buf, process, sets()...); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Write(buf.Bytes())
+	})
+}
+
+// Label escapes a label value for the text format (backslash, quote, newline).
+func Label(v string) string {
+	if !strings.ContainsAny(v, "\\\"\n") {
+		return v
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return r.Replace(v)
+}
+
+func escapeHelp(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+}
