@@ -1,0 +1,209 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Clock is the time source of the runner; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Options are the runner's dependencies; every field may be left zero.
+type Options struct {
+	Clock   Clock
+	Metrics *metrics.Set
+	Logger  *slog.Logger
+	// OnChange is called (from the check's goroutine) when a check's status changes.
+	OnChange func(State)
+	// Probers replaces the prober built from the configuration for the named
+	// checks; it lets callers plug in probes of their own.
+	Probers map[string]Prober
+}
+
+// Runner schedules the configured checks and keeps their states.
+type Runner struct {
+	clock    Clock
+	log      *slog.Logger
+	onChange func(State)
+	checks   []*runCheck
+
+	mu sync.Mutex // guards every runCheck's machine and state
+}
+
+type runCheck struct {
+	cfg     CheckConfig
+	prober  Prober
+	machine *Machine
+	state   State
+	probes  map[bool]*metrics.Counter
+}
+
+// NewRunner builds a runner for cfg, which must have passed Check; Defaults
+// is applied to a copy.
+func NewRunner(cfg Config, o Options) (*Runner, error) {
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	cfg.Checks = append([]CheckConfig(nil), cfg.Checks...)
+	cfg.Defaults()
+	r := &Runner{clock: o.Clock, log: o.Logger, onChange: o.OnChange}
+	for _, c := range cfg.Checks {
+		p, ok := o.Probers[c.Name]
+		if !ok {
+			var err error
+			if p, err = NewProber(c); err != nil {
+				return nil, fmt.Errorf("health: check %q: %w", c.Name, err)
+			}
+		}
+		rc := &runCheck{
+			cfg: c, prober: p, machine: NewMachine(c.Rise, c.Fall),
+			state: State{Check: c.Name, Type: c.Type, Status: StatusUnknown, Since: o.Clock.Now()},
+		}
+		if o.Metrics != nil {
+			r.register(o.Metrics, rc)
+		}
+		r.checks = append(r.checks, rc)
+	}
+	return r, nil
+}
+
+func (r *Runner) register(s *metrics.Set, rc *runCheck) {
+	name := rc.cfg.Name
+	s.GetOrCreateGauge(fmt.Sprintf(`anydiag_health_check_up{check=%q,type=%q}`, name, rc.cfg.Type), func() float64 {
+		switch r.State(name).Status {
+		case StatusUp:
+			return 1
+		case StatusDown:
+			return 0
+		}
+		return -1
+	})
+	s.GetOrCreateGauge(fmt.Sprintf(`anydiag_health_check_latency_seconds{check=%q}`, name), func() float64 {
+		return r.State(name).Last.Latency.Seconds()
+	})
+	rc.probes = map[bool]*metrics.Counter{
+		true:  s.GetOrCreateCounter(fmt.Sprintf(`anydiag_health_probes_total{check=%q,result="ok"}`, name)),
+		false: s.GetOrCreateCounter(fmt.Sprintf(`anydiag_health_probes_total{check=%q,result="fail"}`, name)),
+	}
+}
+
+// Run probes every check at its interval until ctx ends; it returns when all
+// its goroutines have stopped. Each check keeps a fixed phase (ticks at
+// start + k×interval) so a slow probe does not make the schedule drift; ticks
+// missed while a probe ran are skipped.
+func (r *Runner) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, rc := range r.checks {
+		wg.Go(func() { r.loop(ctx, rc) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Runner) loop(ctx context.Context, rc *runCheck) {
+	interval := rc.cfg.Interval.D()
+	next := r.clock.Now()
+	for {
+		r.probe(ctx, rc)
+		now := r.clock.Now()
+		for !next.After(now) {
+			next = next.Add(interval)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.clock.After(next.Sub(now)):
+		}
+	}
+}
+
+// RunOnce probes every check once, in order, and returns the results; it is
+// what one-shot commands use.
+func (r *Runner) RunOnce(ctx context.Context) []Result {
+	out := make([]Result, 0, len(r.checks))
+	for _, rc := range r.checks {
+		out = append(out, r.probe(ctx, rc))
+	}
+	return out
+}
+
+func (r *Runner) probe(ctx context.Context, rc *runCheck) Result {
+	pctx, cancel := context.WithTimeout(ctx, rc.cfg.Timeout.D())
+	start := r.clock.Now()
+	err := rc.prober.Probe(pctx)
+	cancel()
+	res := Result{Check: rc.cfg.Name, OK: err == nil, Latency: r.clock.Now().Sub(start), At: start}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	if rc.probes != nil {
+		rc.probes[res.OK].Inc()
+	}
+	r.mu.Lock()
+	changed := rc.machine.Observe(res.OK)
+	rc.state.Status = rc.machine.Status()
+	rc.state.Successes, rc.state.Failures = rc.machine.Streak()
+	rc.state.Last = res
+	if changed {
+		rc.state.Since = res.At
+	}
+	st := rc.state
+	r.mu.Unlock()
+	if changed {
+		r.log.Info("health check changed", "check", st.Check, "status", st.Status, "error", res.Error)
+		if r.onChange != nil {
+			r.onChange(st)
+		}
+	}
+	return res
+}
+
+// State returns one check's state; an unknown name gives StatusUnknown.
+func (r *Runner) State(name string) State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rc := range r.checks {
+		if rc.cfg.Name == name {
+			return rc.state
+		}
+	}
+	return State{Check: name, Status: StatusUnknown}
+}
+
+// States returns every check's state, sorted by name.
+func (r *Runner) States() []State {
+	r.mu.Lock()
+	out := make([]State, 0, len(r.checks))
+	for _, rc := range r.checks {
+		out = append(out, rc.state)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Check < out[j].Check })
+	return out
+}
+
+// Statuses returns each check's status by name: the input the policy reads.
+func (r *Runner) Statuses() map[string]Status {
+	out := map[string]Status{}
+	for _, s := range r.States() {
+		out[s.Check] = s.Status
+	}
+	return out
+}
