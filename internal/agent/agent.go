@@ -1,0 +1,308 @@
+// Package agent is `anydiag agent`: it runs the configured collectors on
+// their intervals, the analyzers, the policy and the speaker, and serves
+// /metrics, /healthz, /api/v1/findings, /api/v1/status and the APIs of the
+// enabled components. It owns every goroutine it starts.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/internal/config"
+	"github.com/anydiag/anydiag/internal/finding"
+)
+
+func init() {
+	prometheus.Describe("anydiag_config_reloads_total", prometheus.Counter,
+		"Configuration reloads requested with SIGHUP, by result (applied or rejected).")
+	prometheus.Describe("anydiag_config_last_reload_successful", prometheus.Gauge,
+		"1 if the last configuration reload was applied, 0 if the new file was rejected and the old one kept.")
+	prometheus.Describe("anydiag_collector_up", prometheus.Gauge,
+		"1 if the collector's last run succeeded, 0 if it failed or hung.")
+	prometheus.Describe("anydiag_collector_duration_seconds", prometheus.Gauge,
+		"Duration of the collector's last run.")
+	prometheus.Describe("anydiag_collector_failures_total", prometheus.Counter,
+		"Collector runs that failed or hung.")
+	prometheus.Describe("anydiag_build_info", prometheus.Gauge,
+		"Always 1, labelled with the agent's version and node identity.")
+}
+
+// Options are the agent's dependencies; zero values mean the real ones.
+type Options struct {
+	ConfigPath string
+	Version    string
+	Now        func() time.Time
+	Log        *slog.Logger
+	// Listener replaces the configured listen address (tests).
+	Listener net.Listener
+}
+
+// Agent is a running anydiag agent.
+type Agent struct {
+	opts  Options
+	now   func() time.Time
+	log   *slog.Logger
+	cfg   atomic.Pointer[config.Config]
+	store *findingStore
+	self  *metrics.Set
+
+	reload chan chan error
+
+	mu     sync.Mutex
+	sched  *scheduler
+	comps  *components
+	listen net.Addr
+}
+
+// New loads the configuration and builds the agent; nothing runs yet.
+func New(opts Options) (*Agent, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		opts:   opts,
+		now:    opts.Now,
+		log:    opts.Log,
+		store:  newFindingStore(opts.Now),
+		self:   metrics.NewSet(),
+		reload: make(chan chan error),
+	}
+	a.cfg.Store(cfg)
+	a.self.NewGauge(fmt.Sprintf(`anydiag_build_info{version=%q,node=%q,site=%q,continent=%q}`,
+		opts.Version, prometheus.Label(cfg.Node.Name), prometheus.Label(cfg.Node.Site), cfg.Node.Continent), nil).Set(1)
+	a.self.NewGauge("anydiag_config_last_reload_successful", nil).Set(1)
+	return a, nil
+}
+
+// Config returns the configuration in force.
+func (a *Agent) Config() *config.Config { return a.cfg.Load() }
+
+// Addr is the address the HTTP server listens on, once Run has started it.
+func (a *Agent) Addr() net.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.listen
+}
+
+// Reload reads the configuration file again. An invalid file is rejected,
+// the old configuration kept, and the error returned.
+func (a *Agent) Reload(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case a.reload <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run serves and collects until ctx ends, then stops gracefully: the
+// components shut down (withdrawing on shutdown when configured) and every
+// goroutine is waited for.
+func (a *Agent) Run(ctx context.Context) error {
+	ln := a.opts.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", a.Config().Exporters.Listen.String())
+		if err != nil {
+			return fmt.Errorf("agent: listen: %w (set exporters.listen to a free address)", err)
+		}
+	}
+	a.mu.Lock()
+	a.listen = ln.Addr()
+	a.mu.Unlock()
+
+	comps, err := startComponents(ctx, a, a.Config())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	a.mu.Lock()
+	a.comps = comps
+	a.mu.Unlock()
+
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	a.log.Info("agent listening", "addr", ln.Addr().String(), "node", a.Config().Node.Name)
+
+	for {
+		schedCtx, stopSched := context.WithCancel(ctx)
+		sched := newScheduler(a.now, a.log, a.onCycle)
+		a.mu.Lock()
+		a.sched = sched
+		a.mu.Unlock()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sched.run(schedCtx, a.comps.tasks)
+		}()
+
+		var reloadDone chan error
+		select {
+		case <-ctx.Done():
+		case err := <-srvErr:
+			stopSched()
+			wg.Wait()
+			a.comps.stop(context.Background())
+			return fmt.Errorf("agent: http server: %w", err)
+		case reloadDone = <-a.reload:
+		}
+		stopSched()
+		wg.Wait()
+		if reloadDone == nil {
+			break
+		}
+		reloadDone <- a.applyReload(ctx)
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a.comps.stop(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// applyReload swaps in a new configuration and its components, or keeps
+// the old ones when the new file is invalid or its components fail to start.
+func (a *Agent) applyReload(ctx context.Context) error {
+	okGauge := a.self.GetOrCreateGauge("anydiag_config_last_reload_successful", nil)
+	cfg, err := config.Load(a.opts.ConfigPath)
+	if err == nil {
+		var comps *components
+		comps, err = a.comps.reconfigure(ctx, a, cfg)
+		if err == nil {
+			a.cfg.Store(cfg)
+			a.comps = comps
+		}
+	}
+	if err != nil {
+		a.self.GetOrCreateCounter(`anydiag_config_reloads_total{result="rejected"}`).Inc()
+		okGauge.Set(0)
+		a.log.Error("configuration reload rejected; keeping the old configuration", "file", a.opts.ConfigPath, "err", err)
+		return err
+	}
+	a.self.GetOrCreateCounter(`anydiag_config_reloads_total{result="applied"}`).Inc()
+	okGauge.Set(1)
+	a.log.Info("configuration reloaded", "file", a.opts.ConfigPath)
+	return nil
+}
+
+// onCycle records a task's findings and health.
+func (a *Agent) onCycle(task string, fs []finding.Finding, err error, took time.Duration) {
+	up := a.self.GetOrCreateGauge(fmt.Sprintf(`anydiag_collector_up{collector=%q}`, task), nil)
+	a.self.GetOrCreateGauge(fmt.Sprintf(`anydiag_collector_duration_seconds{collector=%q}`, task), nil).Set(took.Seconds())
+	if err != nil {
+		up.Set(0)
+		a.self.GetOrCreateCounter(fmt.Sprintf(`anydiag_collector_failures_total{collector=%q}`, task)).Inc()
+		fs = append(fs, finding.New("collector.failed", "collector "+task,
+			fmt.Sprintf("collector %s failed: %v", task, err), map[string]any{"error": err.Error()}, a.now()))
+	} else {
+		up.Set(1)
+	}
+	a.store.set(task, fs)
+	if a.comps != nil && a.comps.onFindings != nil {
+		a.comps.onFindings(a.store.all())
+	}
+}
+
+// Findings returns the active findings, worst first.
+func (a *Agent) Findings() []finding.Finding { return a.store.all() }
+
+func (a *Agent) metricSets() []*metrics.Set {
+	sets := []*metrics.Set{a.self, a.store.metricSet()}
+	a.mu.Lock()
+	if a.comps != nil {
+		for _, h := range a.comps.sets {
+			sets = append(sets, h.current())
+		}
+	}
+	a.mu.Unlock()
+	return sets
+}
+
+// Status is /api/v1/status.
+type Status struct {
+	Node       config.Node  `json:"node"`
+	Version    string       `json:"version"`
+	Collectors []TaskStatus `json:"collectors"`
+	Findings   int          `json:"findings"`
+	Extra      any          `json:"components,omitempty"`
+}
+
+func (a *Agent) status() Status {
+	st := Status{Node: a.Config().Node, Version: a.opts.Version, Findings: len(a.store.all())}
+	a.mu.Lock()
+	if a.sched != nil {
+		st.Collectors = a.sched.snapshot()
+	}
+	if a.comps != nil && a.comps.status != nil {
+		st.Extra = a.comps.status()
+	}
+	a.mu.Unlock()
+	return st
+}
+
+func (a *Agent) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", prometheus.Handler(true, a.metricSets))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /api/v1/findings", func(w http.ResponseWriter, _ *http.Request) {
+		fs := a.store.all()
+		if fs == nil {
+			fs = []finding.Finding{}
+		}
+		writeJSON(w, http.StatusOK, fs)
+	})
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, a.status())
+	})
+	// Components (BMP API, control API, webhook) are looked up per request so
+	// a reload that replaces them takes effect at once.
+	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		h := a.comps.handler
+		a.mu.Unlock()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anydiag/anydiag/internal/finding"
+)
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSchedulerIsolatesFailingHangingAndPanickingTasks(t *testing.T) {
+	var okRuns, hangRuns atomic.Int64
+	release := make(chan struct{})
+	defer close(release)
+	store := newFindingStore(time.Now)
+	s := newScheduler(time.Now, quietLog(), func(task string, fs []finding.Finding, err error, _ time.Duration) {
+		if err != nil {
+			fs = append(fs, finding.New("collector.failed", "collector "+task, err.Error(), nil, time.Now()))
+		}
+		store.set(task, fs)
+	})
+	tasks := []Task{
+		{Name: "ok", Interval: 5 * time.Millisecond, Timeout: time.Second, Run: func(context.Context) ([]finding.Finding, error) {
+			okRuns.Add(1)
+			return []finding.Finding{finding.New("thermal.near_critical", "cpu0", "hot", nil, time.Now())}, nil
+		}},
+		{Name: "fail", Interval: 5 * time.Millisecond, Timeout: time.Second, Run: func(context.Context) ([]finding.Finding, error) {
+			return nil, errors.New("device vanished")
+		}},
+		{Name: "hang", Interval: 5 * time.Millisecond, Timeout: 20 * time.Millisecond, Run: func(context.Context) ([]finding.Finding, error) {
+			hangRuns.Add(1)
+			<-release // ignores its context, like a stuck syscall
+			return nil, nil
+		}},
+		{Name: "panic", Interval: 5 * time.Millisecond, Timeout: time.Second, Run: func(context.Context) ([]finding.Finding, error) {
+			var m map[string]int
+			m["x"]++
+			return nil, nil
+		}},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.run(ctx, tasks); close(done) }()
+
+	waitFor(t, "the healthy task to keep running while another hangs", func() bool { return okRuns.Load() >= 5 })
+	failed := map[string]bool{}
+	waitFor(t, "failures of fail, hang and panic", func() bool {
+		for _, f := range store.all() {
+			if f.Code == "collector.failed" {
+				failed[f.Subject] = true
+			}
+		}
+		return failed["collector fail"] && failed["collector hang"] && failed["collector panic"]
+	})
+	if n := hangRuns.Load(); n != 1 {
+		t.Errorf("a hung run must not be started again while in flight; started %d times", n)
+	}
+	var hasOK bool
+	for _, f := range store.all() {
+		hasOK = hasOK || f.Code == "thermal.near_critical"
+	}
+	if !hasOK {
+		t.Error("healthy task's finding missing")
+	}
+	cancel()
+	<-done
+}
+
+func TestFindingStoreKeepsSince(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s := newFindingStore(clock)
+	f := finding.New("link.down", "eth0", "down", nil, time.Time{})
+	f.Since = time.Time{}
+	s.set("link", []finding.Finding{f})
+	first := s.all()[0].Since
+	now = now.Add(time.Hour)
+	s.set("link", []finding.Finding{f})
+	if got := s.all()[0].Since; !got.Equal(first) {
+		t.Fatalf("since moved from %v to %v", first, got)
+	}
+	s.set("link", nil)
+	s.set("link", []finding.Finding{f})
+	if got := s.all()[0].Since; !got.Equal(now) {
+		t.Fatalf("a finding that went away and came back starts anew: %v", got)
+	}
+}
+
+const baseConfig = `node: {name: test1, site: lab, continent: EU}
+anycast: {prefixes: [192.0.2.1/32]}
+collectors:
+  thermal: {enabled: true, interval: 50ms, sysfs_root: %s}
+`
+
+func startAgent(t *testing.T, cfg string) (*Agent, string, func()) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{ConfigPath: path, Version: "test", Log: quietLog(), Listener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent stopped with %v", err)
+		}
+	}
+	return a, "http://" + ln.Addr().String(), stop
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return string(b)
+}
+
+func fixtureSys(t *testing.T) string {
+	p, err := filepath.Abs("../../collectors/thermal/testdata/intel-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("thermal fixture missing: %v", err)
+	}
+	return p
+}
+
+func TestAgentServesMetricsFindingsAndStatus(t *testing.T) {
+	sys := fixtureSys(t)
+	a, base, stop := startAgent(t, strings.ReplaceAll(baseConfig, "%s", sys))
+	defer stop()
+	waitFor(t, "a thermal run", func() bool { return strings.Contains(get(t, base+"/metrics"), "anydiag_thermal_sensor_celsius") })
+
+	body := get(t, base+"/metrics")
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("promtool check metrics: %v\n%s", err, out)
+		}
+	}
+	var fs []finding.Finding
+	if err := json.Unmarshal([]byte(get(t, base+"/api/v1/findings")), &fs); err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := json.Unmarshal([]byte(get(t, base+"/api/v1/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Node.Name != "test1" || len(st.Collectors) != 1 || st.Collectors[0].Name != "thermal" {
+		t.Fatalf("status %+v", st)
+	}
+	if get(t, base+"/healthz") != "ok\n" {
+		t.Fatal("healthz")
+	}
+	_ = a
+}
+
+func TestReloadRejectsInvalidConfigAndKeepsTheOld(t *testing.T) {
+	sys := fixtureSys(t)
+	a, base, stop := startAgent(t, strings.ReplaceAll(baseConfig, "%s", sys))
+	defer stop()
+	if err := os.WriteFile(a.opts.ConfigPath, []byte("node: {name: x}\nanycast: {prefixes: [192.0.2.0/24]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "host route") {
+		t.Fatalf("reload of an invalid file: %v", err)
+	}
+	if a.Config().Node.Name != "test1" {
+		t.Fatal("old configuration not kept")
+	}
+	m := get(t, base+"/metrics")
+	if !strings.Contains(m, `anydiag_config_reloads_total{result="rejected"} 1`) || !strings.Contains(m, "anydiag_config_last_reload_successful 0") {
+		t.Fatalf("reload metrics missing:\n%s", m)
+	}
+	good := strings.ReplaceAll(strings.ReplaceAll(baseConfig, "%s", sys), "test1", "test2")
+	if err := os.WriteFile(a.opts.ConfigPath, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if a.Config().Node.Name != "test2" {
+		t.Fatal("new configuration not applied")
+	}
+	waitFor(t, "collectors to run after reload", func() bool {
+		return strings.Contains(get(t, base+"/metrics"), "anydiag_thermal_sensor_celsius")
+	})
+}

@@ -1,0 +1,76 @@
+package agent
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/internal/config"
+	"github.com/anydiag/anydiag/internal/finding"
+)
+
+// components are the parts of the agent built from the configuration:
+// collector tasks, the metric sets they publish, the APIs they serve, and
+// the long-lived pieces (BMP station, speaker, policy) with their stop funcs.
+type components struct {
+	tasks      []Task
+	sets       []*setHolder
+	handler    http.Handler
+	onFindings func([]finding.Finding)
+	status     func() any
+	stops      []func(context.Context)
+}
+
+// startComponents builds and starts every configured component.
+func startComponents(ctx context.Context, a *Agent, cfg *config.Config) (*components, error) {
+	c := &components{}
+	mux := http.NewServeMux()
+	c.handler = mux
+	c.tasks = append(c.tasks, hostTasks(a, cfg, c)...)
+	return c, nil
+}
+
+// reconfigure builds the components of a new configuration. Collector
+// tasks are always rebuilt (they are stateless between runs).
+func (c *components) reconfigure(ctx context.Context, a *Agent, cfg *config.Config) (*components, error) {
+	next, err := startComponents(ctx, a, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.stop(ctx)
+	return next, nil
+}
+
+// stop stops the long-lived components in reverse order of start.
+func (c *components) stop(ctx context.Context) {
+	for i := len(c.stops) - 1; i >= 0; i-- {
+		c.stops[i](ctx)
+	}
+	c.stops = nil
+}
+
+// setHolder holds a metric set that a collector replaces on every run, so
+// series of vanished sensors or peers disappear with them.
+type setHolder struct {
+	mu  sync.Mutex
+	set *metrics.Set
+}
+
+func (c *components) newSet() *setHolder {
+	h := &setHolder{set: metrics.NewSet()}
+	c.sets = append(c.sets, h)
+	return h
+}
+
+func (h *setHolder) replace(s *metrics.Set) {
+	h.mu.Lock()
+	h.set = s
+	h.mu.Unlock()
+}
+
+func (h *setHolder) current() *metrics.Set {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.set
+}

@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/internal/finding"
+)
+
+func init() {
+	prometheus.Describe("anydiag_finding", prometheus.Gauge,
+		"Active findings: 1 per finding, labelled with its code, severity and subject.")
+	prometheus.Describe("anydiag_findings", prometheus.Gauge,
+		"Number of active findings by severity.")
+}
+
+// findingStore keeps each source's latest findings and when each began: a
+// finding seen again keeps its original Since.
+type findingStore struct {
+	now func() time.Time
+
+	mu      sync.RWMutex
+	bySrc   map[string][]finding.Finding
+	since   map[string]time.Time // finding key → first seen
+	metrics *metrics.Set
+}
+
+func newFindingStore(now func() time.Time) *findingStore {
+	return &findingStore{now: now, bySrc: map[string][]finding.Finding{}, since: map[string]time.Time{}, metrics: metrics.NewSet()}
+}
+
+// set replaces the findings of one source.
+func (s *findingStore) set(src string, fs []finding.Finding) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := make([]finding.Finding, 0, len(fs))
+	for _, f := range fs {
+		k := src + "\x00" + f.Key()
+		if t, ok := s.since[k]; ok {
+			f.Since = t
+		} else {
+			if f.Since.IsZero() {
+				f.Since = s.now().UTC()
+			}
+			s.since[k] = f.Since
+		}
+		kept = append(kept, f)
+	}
+	s.bySrc[src] = kept
+	live := map[string]bool{}
+	for src, list := range s.bySrc {
+		for _, f := range list {
+			live[src+"\x00"+f.Key()] = true
+		}
+	}
+	for k := range s.since {
+		if !live[k] {
+			delete(s.since, k)
+		}
+	}
+	s.rebuildMetrics()
+}
+
+// all returns every active finding, worst first.
+func (s *findingStore) all() []finding.Finding {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []finding.Finding
+	for _, list := range s.bySrc {
+		out = append(out, list...)
+	}
+	finding.Sort(out)
+	return out
+}
+
+// rebuildMetrics replaces the findings set: label sets come and go with
+// findings, so a fresh set is cheaper and exact. Called with mu held.
+func (s *findingStore) rebuildMetrics() {
+	set := metrics.NewSet()
+	counts := map[finding.Severity]int{}
+	seen := map[string]bool{}
+	for _, list := range s.bySrc {
+		for _, f := range list {
+			counts[f.Severity]++
+			name := fmt.Sprintf(`anydiag_finding{code=%q,severity=%q,subject="%s"}`, f.Code, f.Severity, prometheus.Label(f.Subject))
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			set.NewGauge(name, nil).Set(1)
+		}
+	}
+	for _, sev := range []finding.Severity{finding.Info, finding.Warning, finding.Critical} {
+		set.NewGauge(fmt.Sprintf(`anydiag_findings{severity=%q}`, sev), nil).Set(float64(counts[sev]))
+	}
+	s.metrics = set
+}
+
+func (s *findingStore) metricSet() *metrics.Set {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.metrics
+}
