@@ -210,3 +210,23 @@ func Label(v string) string {
 func escapeHelp(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
 }
+
+// Family is a described metric family.
+type Family struct {
+	Name string `json:"name"`
+	Type Type   `json:"type"`
+	Help string `json:"help"`
+}
+
+// Described returns every family described so far, sorted by name: the
+// metrics the binary can export, for dashboards' and rules' tests.
+func Described() []Family {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]Family, 0, len(families))
+	for n, f := range families {
+		out = append(out, Family{Name: n, Type: f.typ, Help: f.help})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
