@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -86,4 +87,41 @@ func removeStale(t testing.TB) {
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || err == syscall.EPERM
+}
+
+// Start runs argv inside namespace ns in its own process group, logs its
+// output into the test log on failure, and kills it by pid in t.Cleanup.
+func Start(t testing.TB, ns string, argv ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", strings.Join(argv, " "), err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", argv[0], out.String())
+		}
+	})
+	return cmd
+}
+
+// GoBGP starts gobgpd inside ns with a minimal config (AS 65001, listening
+// on TCP 179 of the namespace) and returns its pid.
+func GoBGP(t testing.TB, ns string) int {
+	t.Helper()
+	if _, err := exec.LookPath("gobgpd"); err != nil {
+		t.Skip("lab test: needs gobgpd (Debian package gobgpd)")
+	}
+	conf := filepath.Join(t.TempDir(), "gobgpd.toml")
+	body := "[global.config]\n  as = 65001\n  router-id = \"192.0.2.1\"\n"
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := Start(t, ns, "gobgpd", "-f", conf, "-p", "--pprof-disable", "--api-hosts", "127.0.0.1:50051")
+	return cmd.Process.Pid
 }
