@@ -1,0 +1,247 @@
+// Package gobgp is the default speaker: a GoBGP v3 server embedded in the
+// agent peers with the upstream routers itself, originates the anycast
+// prefixes and reports per-neighbor state. Every Announce and Withdraw is
+// confirmed in the Loc-RIB and in the Adj-RIB-Out of each established
+// neighbor, and waits until the UPDATE has been written to it.
+package gobgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/speakers/internal/gobgpctl"
+)
+
+var _ policy.Speaker = (*Speaker)(nil)
+
+// PeerState is the state of one neighbor, as Peers reports it.
+type PeerState = gobgpctl.PeerState
+
+// ErrNotStarted is returned by calls made before Start or after Stop.
+var ErrNotStarted = errors.New("gobgp speaker: not started")
+
+// Speaker is the embedded GoBGP speaker. Build it with New, then Start it;
+// Stop withdraws what it announced and closes the sessions.
+type Speaker struct {
+	cfg Config
+	log *slog.Logger
+
+	mu  sync.Mutex // guards srv, ctl and the lifecycle
+	srv *server.BgpServer
+	ctl *gobgpctl.Controller
+	lg  *logger
+}
+
+// New checks cfg and returns a stopped speaker. A nil log discards logs.
+func New(cfg Config, log *slog.Logger) (*Speaker, error) {
+	if err := cfg.Err(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Speaker{cfg: cfg, log: log}, nil
+}
+
+// Start runs the BGP server and configures the neighbors. Sessions come up
+// in the background; Peers shows their progress.
+func (s *Speaker) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return errors.New("gobgp speaker: already started")
+	}
+	lg := newLogger(s.log)
+	srv := server.NewBgpServer(server.LoggerOption(lg))
+	// GoBGP v3's Serve loop has no way to end: after Stop it stays parked
+	// on its idle channels. It is the only goroutine this package cannot
+	// wait for.
+	go srv.Serve()
+
+	global := &api.Global{
+		Asn:      s.cfg.ASN,
+		RouterId: s.cfg.RouterID.String(),
+		// GoBGP reads 0 as "the default port" and -1 as "do not listen".
+		ListenPort: int32(s.cfg.ListenPort),
+	}
+	if s.cfg.LocalAddress.IsValid() {
+		global.ListenAddresses = []string{s.cfg.LocalAddress.String()}
+	}
+	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err != nil {
+		srv.Stop()
+		return fmt.Errorf("gobgp speaker: start: %w", err)
+	}
+	for _, n := range s.cfg.Neighbors {
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peer(n)}); err != nil {
+			srv.Stop()
+			return fmt.Errorf("gobgp speaker: add neighbor %s: %w", n.Address.Addr, err)
+		}
+	}
+	s.srv, s.lg = srv, lg
+	s.ctl = gobgpctl.New(srv, gobgpctl.Options{
+		ASN: s.cfg.ASN, NextHop4: s.cfg.NextHop.Addr, NextHop6: s.cfg.NextHop6.Addr,
+		LastError: lg.lastError,
+	})
+	s.log.Info("gobgp speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID.String(), "neighbors", len(s.cfg.Neighbors))
+	return nil
+}
+
+func (s *Speaker) peer(n Neighbor) *api.Peer {
+	p := &api.Peer{
+		Conf: &api.PeerConf{
+			NeighborAddress: n.Address.String(),
+			PeerAsn:         n.ASN,
+			AuthPassword:    n.Password,
+		},
+		Transport: &api.Transport{PassiveMode: n.Passive, RemotePort: uint32(n.Port)},
+		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 5}},
+	}
+	if s.cfg.LocalAddress.IsValid() {
+		p.Transport.LocalAddress = s.cfg.LocalAddress.String()
+	}
+	if n.Multihop > 0 {
+		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.Multihop)}
+	}
+	if h := n.HoldTime.D(); h > 0 {
+		p.Timers.Config.HoldTime = uint64(h / time.Second)
+		p.Timers.Config.KeepaliveInterval = max(1, uint64(h/time.Second)/3)
+	}
+	if r := n.ConnectRetry.D(); r > 0 {
+		p.Timers.Config.ConnectRetry = uint64(r / time.Second)
+	}
+	for _, f := range n.families() {
+		fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+		if f == FamilyIPv6Unicast {
+			fam.Afi = api.Family_AFI_IP6
+		}
+		p.AfiSafis = append(p.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}})
+	}
+	return p
+}
+
+func (s *Speaker) controller() (*gobgpctl.Controller, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctl == nil {
+		return nil, ErrNotStarted
+	}
+	return s.ctl, nil
+}
+
+// Announce originates prefix with attrs (replacing earlier attributes) and
+// returns once every established neighbor has been sent it, or an error
+// naming what did not happen.
+func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, attrs policy.Attributes) error {
+	ctl, err := s.controller()
+	if err != nil {
+		return err
+	}
+	if err := ctl.Announce(ctx, prefix, attrs); err != nil {
+		return fmt.Errorf("gobgp speaker: %w", err)
+	}
+	s.log.Info("gobgp speaker: announced", "prefix", prefix.String(), "attributes", attrs)
+	return nil
+}
+
+// Withdraw stops originating prefix and returns once every established
+// neighbor has been sent the withdrawal, or an error naming what did not
+// happen.
+func (s *Speaker) Withdraw(ctx context.Context, prefix netip.Prefix) error {
+	ctl, err := s.controller()
+	if err != nil {
+		return err
+	}
+	if err := ctl.Withdraw(ctx, prefix); err != nil {
+		return fmt.Errorf("gobgp speaker: %w", err)
+	}
+	s.log.Info("gobgp speaker: withdrawn", "prefix", prefix.String())
+	return nil
+}
+
+// State lists the prefixes announced or withdrawn through this speaker.
+func (s *Speaker) State(ctx context.Context) ([]policy.PrefixState, error) {
+	ctl, err := s.controller()
+	if err != nil {
+		return nil, err
+	}
+	return ctl.State(ctx)
+}
+
+// Peers reports every configured neighbor's session.
+func (s *Speaker) Peers(ctx context.Context) ([]PeerState, error) {
+	ctl, err := s.controller()
+	if err != nil {
+		return nil, err
+	}
+	peers, err := ctl.Peers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("gobgp speaker: %w", err)
+	}
+	return peers, nil
+}
+
+// Stop withdraws every announced prefix (after a graceful-shutdown drain if
+// configured), closes the sessions with a Cease NOTIFICATION and stops the
+// listener. It stops the server even when a withdrawal cannot be confirmed,
+// and then returns that error: closed sessions take the routes away anyway.
+func (s *Speaker) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return nil
+	}
+	errs := []error{s.drain(ctx)}
+	s.srv.Stop()
+	s.srv, s.ctl = nil, nil
+	s.log.Info("gobgp speaker stopped")
+	return errors.Join(errs...)
+}
+
+// drain carries out OnStop for every announced prefix.
+func (s *Speaker) drain(ctx context.Context) error {
+	announced := s.ctl.Announced()
+	prefixes := make([]netip.Prefix, 0, len(announced))
+	for p := range announced {
+		prefixes = append(prefixes, p)
+	}
+	slices.SortFunc(prefixes, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	var errs []error
+	if s.cfg.OnStop == OnStopGracefulShutdown && len(prefixes) > 0 {
+		for _, p := range prefixes {
+			a := announced[p]
+			if !slices.Contains(a.Communities, policy.GracefulShutdownCommunity) {
+				a.Communities = append(a.Communities, policy.GracefulShutdownCommunity)
+			}
+			errs = append(errs, s.ctl.Announce(ctx, p, a))
+		}
+		wait := s.cfg.ShutdownDrain.D()
+		if wait == 0 {
+			wait = 30 * time.Second
+		}
+		s.log.Info("gobgp speaker: graceful shutdown announced, draining", "prefixes", len(prefixes), "drain", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			errs = append(errs, fmt.Errorf("graceful shutdown drain cut short: %w", ctx.Err()))
+		}
+	}
+	for _, p := range prefixes {
+		errs = append(errs, s.ctl.Withdraw(ctx, p))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("gobgp speaker: stop: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,319 @@
+package gobgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/internal/yamlconf"
+)
+
+// freePort returns a TCP port that was free a moment ago on addr.
+func freePort(t *testing.T, addr string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// router is a second GoBGP server standing in for the upstream router: it
+// listens on loopback and accepts the speaker's session.
+type router struct {
+	srv *server.BgpServer
+}
+
+func startRouter(t *testing.T, addr string, port int, speakerASN uint32) *router {
+	t.Helper()
+	srv := server.NewBgpServer(server.LoggerOption(newLogger(slog.New(slog.DiscardHandler))))
+	go srv.Serve()
+	ctx := context.Background()
+	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: 65001, RouterId: "198.51.100.1", ListenPort: int32(port), ListenAddresses: []string{addr},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	fams := []*api.AfiSafi{
+		{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+		{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+	}
+	if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: addr, PeerAsn: speakerASN},
+		Transport: &api.Transport{PassiveMode: true},
+		AfiSafis:  fams,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return &router{srv: srv}
+}
+
+// received returns the router's path for prefix (nil if none).
+func (r *router) received(t *testing.T, prefix netip.Prefix) *api.Path {
+	t.Helper()
+	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	if prefix.Addr().Is6() {
+		fam.Afi = api.Family_AFI_IP6
+	}
+	var got *api.Path
+	err := r.srv.ListPath(context.Background(), &api.ListPathRequest{
+		TableType: api.TableType_GLOBAL, Family: fam,
+		Prefixes: []*api.TableLookupPrefix{{Prefix: prefix.String()}},
+	}, func(d *api.Destination) {
+		for _, p := range d.Paths {
+			if d.Prefix == prefix.String() && !p.IsWithdraw {
+				got = p
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// describe renders the attributes the tests look at: AS path, MED,
+// communities.
+func describe(p *api.Path) string {
+	if p == nil {
+		return "none"
+	}
+	var as []string
+	med, comms := "-", []string{}
+	for _, a := range p.Pattrs {
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			continue
+		}
+		switch v := m.(type) {
+		case *api.AsPathAttribute:
+			for _, s := range v.Segments {
+				for _, n := range s.Numbers {
+					as = append(as, fmt.Sprint(n))
+				}
+			}
+		case *api.MultiExitDiscAttribute:
+			med = fmt.Sprint(v.Med)
+		case *api.CommunitiesAttribute:
+			for _, c := range v.Communities {
+				comms = append(comms, fmt.Sprintf("%d:%d", c>>16, c&0xffff))
+			}
+		}
+	}
+	return fmt.Sprintf("as=%s med=%s comm=%s", strings.Join(as, " "), med, strings.Join(comms, ","))
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func startSpeaker(t *testing.T, addr string, port int, onStop string) *Speaker {
+	t.Helper()
+	cfg := Config{
+		ASN: 65010, RouterID: yamlconf.Addr{Addr: netip.MustParseAddr("192.0.2.10")}, ListenPort: -1,
+		Neighbors: []Neighbor{{Address: yamlconf.Addr{Addr: netip.MustParseAddr(addr)}, ASN: 65001, Port: uint16(port),
+			ConnectRetry: yamlconf.Duration(time.Second)}},
+		OnStop: onStop, ShutdownDrain: yamlconf.Duration(50 * time.Millisecond),
+	}
+	sp, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sp.Stop(context.Background()) })
+	waitFor(t, "session established", func() bool {
+		ps, err := sp.Peers(context.Background())
+		return err == nil && len(ps) == 1 && ps[0].Established()
+	})
+	return sp
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestAnnounceReplaceWithdraw runs the speaker against a second, real GoBGP
+// server over loopback TCP, for IPv4 and IPv6.
+func TestAnnounceReplaceWithdraw(t *testing.T) {
+	for _, tc := range []struct{ addr, prefix string }{
+		{"127.0.0.1", "192.0.2.1/32"},
+		{"::1", "2001:db8::1/128"},
+	} {
+		t.Run(tc.prefix, func(t *testing.T) {
+			port := freePort(t, tc.addr)
+			r := startRouter(t, tc.addr, port, 65010)
+			sp := startSpeaker(t, tc.addr, port, "")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			p := netip.MustParsePrefix(tc.prefix)
+
+			steps := []struct {
+				name  string
+				attrs *policy.Attributes // nil means Withdraw
+				want  string
+			}{
+				{"plain", &policy.Attributes{}, "as=65010 med=- comm="},
+				{"degraded", &policy.Attributes{MED: ptr(uint32(500)), Prepend: 2, Communities: []string{policy.GracefulShutdownCommunity, "65010:7"}},
+					"as=65010 65010 65010 med=500 comm=65535:0,65010:7"},
+				{"restored", &policy.Attributes{}, "as=65010 med=- comm="},
+				{"withdrawn", nil, "none"},
+				{"withdrawn again", nil, "none"},
+				{"announced again", &policy.Attributes{MED: ptr(uint32(0))}, "as=65010 med=0 comm="},
+			}
+			for _, st := range steps {
+				var err error
+				if st.attrs == nil {
+					err = sp.Withdraw(ctx, p)
+				} else {
+					err = sp.Announce(ctx, p, *st.attrs)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", st.name, err)
+				}
+				// The speaker returns once the UPDATE is written; the
+				// router may take a moment to process it.
+				waitFor(t, st.name, func() bool { return describe(r.received(t, p)) == st.want })
+			}
+			states, err := sp.State(ctx)
+			if err != nil || len(states) != 1 || !states[0].Announced || states[0].Attributes.MED == nil {
+				t.Fatalf("State = %+v, %v", states, err)
+			}
+			peers, err := sp.Peers(ctx)
+			if err != nil || peers[0].ASN != 65001 || peers[0].Advertised != 1 || peers[0].Since.IsZero() {
+				t.Fatalf("Peers = %+v, %v", peers, err)
+			}
+			if err := sp.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "route gone after Stop", func() bool { return r.received(t, p) == nil })
+			if err := sp.Announce(ctx, p, policy.Attributes{}); !errors.Is(err, ErrNotStarted) {
+				t.Fatalf("Announce after Stop: %v", err)
+			}
+		})
+	}
+}
+
+// TestGracefulShutdownOnStop checks that Stop sends the GRACEFUL_SHUTDOWN
+// community before it withdraws.
+func TestGracefulShutdownOnStop(t *testing.T) {
+	port := freePort(t, "127.0.0.1")
+	r := startRouter(t, "127.0.0.1", port, 65010)
+	sp := startSpeaker(t, "127.0.0.1", port, OnStopGracefulShutdown)
+	p := netip.MustParsePrefix("192.0.2.1/32")
+	ctx := context.Background()
+	if err := sp.Announce(ctx, p, policy.Attributes{}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	events := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+	w, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The callback runs on a goroutine of the router's; cancel ends it.
+	err := r.srv.WatchEvent(w, &api.WatchEventRequest{Table: &api.WatchEventRequest_Table{
+		Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_BEST}},
+	}}, func(ev *api.WatchEventResponse) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, path := range ev.GetTable().GetPaths() {
+			if path.IsWithdraw {
+				seen = append(seen, "withdraw")
+			} else {
+				seen = append(seen, describe(path))
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"as=65010 med=- comm=65535:0", "withdraw"}
+	waitFor(t, "graceful shutdown then withdrawal", func() bool {
+		got := events()
+		return len(got) >= 2 && slices.Equal(got[len(got)-2:], want)
+	})
+}
+
+func TestConfigCheck(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string // substrings of the problems, in order
+	}{
+		{"ok", `
+asn: 65010
+router_id: 192.0.2.10
+listen_port: -1
+neighbors:
+  - {address: 198.51.100.1, asn: 65001, hold_time: 9s}
+  - {address: "2001:db8::1", asn: 65001, families: [ipv6-unicast]}
+`, nil},
+		{"bad", `
+asn: 0
+router_id: "2001:db8::1"
+listen_port: -1
+on_stop: keep
+next_hop: "2001:db8::2"
+neighbors:
+  - {address: 198.51.100.1, asn: 0, passive: true, hold_time: 1s, families: [ipv6-unicast, l2vpn]}
+  - {address: 198.51.100.1, asn: 65001}
+`, []string{"asn is required", "router_id must be an IPv4", "on_stop", "next_hop must be an IPv4",
+			"asn is required", "passive neighbor", "hold_time 1s", "l2vpn", "need next_hop6", "listed twice"}},
+		{"no neighbors", "asn: 1\nrouter_id: 192.0.2.1\n", []string{"at least one neighbor"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			err := yamlconf.Decode("speaker.yaml", []byte(tc.yaml), &c)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var ye *yamlconf.Error
+			if !errors.As(err, &ye) {
+				t.Fatalf("want problems, got %v", err)
+			}
+			var msgs []string
+			for _, p := range ye.Problems {
+				msgs = append(msgs, p.String())
+			}
+			all := strings.Join(msgs, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("problems lack %q:\n%s", w, all)
+				}
+			}
+			if _, err := New(c, nil); err == nil {
+				t.Error("New accepted an invalid configuration")
+			}
+		})
+	}
+}
