@@ -1,0 +1,123 @@
+package bmp
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/anydiag/anydiag/bmp/wire"
+)
+
+// WriteMetrics writes the station's metrics in the Prometheus text format,
+// each family with its HELP and TYPE lines. New registers it on
+// Config.Metrics; a caller may also mount it directly.
+func (s *Station) WriteMetrics(w io.Writer) {
+	routers := s.routerList()
+
+	family(w, "anydiag_bmp_routers_connected", "gauge", "BMP router sessions currently open.")
+	n := 0
+	for _, r := range routers {
+		if r.connected.Load() {
+			n++
+		}
+	}
+	fmt.Fprintf(w, "anydiag_bmp_routers_connected %d\n", n)
+
+	family(w, "anydiag_bmp_messages_total", "counter", "BMP messages received, by router and message type, since the router's session began.")
+	for _, r := range routers {
+		for t := range r.msgs {
+			name := "unknown"
+			if t < wire.NumMsgTypes {
+				name = wire.MsgType(t).String()
+			}
+			fmt.Fprintf(w, "anydiag_bmp_messages_total{router=%s,type=%s} %d\n", q(r.addr), q(name), r.msgs[t].Load())
+		}
+	}
+
+	perRouter := []struct {
+		name, help string
+		get        func(*router) uint64
+	}{
+		{"anydiag_bmp_addpath_missing_total", "Route monitoring messages whose NLRI lacked the ADD-PATH path IDs the Peer Up capabilities imply (GoBGP v3 post-policy and Loc-RIB do this); parsed without them.", func(r *router) uint64 { return r.addPathMissing.Load() }},
+		{"anydiag_bmp_addpath_unexpected_total", "Route monitoring messages whose NLRI carried path IDs the Peer Up capabilities did not announce; parsed with them.", func(r *router) uint64 { return r.addPathExtra.Load() }},
+		{"anydiag_bmp_malformed_updates_total", "UPDATEs whose attributes were malformed or missing, whose NLRI were treated as withdrawn (RFC 7606).", func(r *router) uint64 { return r.malformed.Load() }},
+		{"anydiag_bmp_skipped_families_total", "MP_REACH/MP_UNREACH attributes of address families the station does not keep (only IPv4 and IPv6 unicast are kept).", func(r *router) uint64 { return r.otherFamilies.Load() }},
+		{"anydiag_bmp_mirrored_messages_total", "BGP messages received in Route Mirroring messages (counted, not applied).", func(r *router) uint64 { return r.mirrored.Load() }},
+	}
+	for _, m := range perRouter {
+		family(w, m.name, "counter", m.help)
+		for _, r := range routers {
+			fmt.Fprintf(w, "%s{router=%s} %d\n", m.name, q(r.addr), m.get(r))
+		}
+	}
+
+	family(w, "anydiag_bmp_routes", "gauge", "Routes currently held, by router, monitored peer and table.")
+	var statLines []string
+	for _, r := range routers {
+		r.mu.RLock()
+		for _, p := range r.sortedPeers() {
+			for t, tb := range p.tables {
+				if tb != nil {
+					fmt.Fprintf(w, "anydiag_bmp_routes{router=%s,peer=%s,table=%s} %d\n", q(r.addr), q(p.key.addr.String()), q(wire.Table(t).String()), tb.len())
+				}
+			}
+			for k, st := range p.stats {
+				fam := ""
+				if st.Family != nil {
+					fam = k.family.String()
+				}
+				statLines = append(statLines, fmt.Sprintf("anydiag_bmp_peer_statistic{router=%s,peer=%s,stat=%s,family=%s} %d\n",
+					q(r.addr), q(p.key.addr.String()), q(st.Name()), q(fam), st.Value))
+			}
+		}
+		r.mu.RUnlock()
+	}
+	family(w, "anydiag_bmp_peer_statistic", "gauge", "Last value of each RFC 7854/8671 statistic a router reported for a peer (counters and gauges alike, as the router sent them).")
+	sort.Strings(statLines)
+	for _, l := range statLines {
+		io.WriteString(w, l)
+	}
+
+	family(w, "anydiag_bmp_sessions_closed_total", "counter", "Router sessions closed, by reason: eof, termination, replaced, shutdown, read_error, bad_message, or a framing error (short_length, bad_version, too_large, truncated).")
+	s.closedMu.Lock()
+	reasons := make([]string, 0, len(s.closed))
+	for k := range s.closed {
+		reasons = append(reasons, k)
+	}
+	sort.Strings(reasons)
+	for _, k := range reasons {
+		fmt.Fprintf(w, "anydiag_bmp_sessions_closed_total{reason=%s} %d\n", q(k), s.closed[k])
+	}
+	s.closedMu.Unlock()
+
+	family(w, "anydiag_bmp_events_dropped_total", "counter", "Events not delivered because a subscriber's buffer was full.")
+	fmt.Fprintf(w, "anydiag_bmp_events_dropped_total %d\n", s.hub.dropped.Load())
+
+	sets, bytes := s.intern.stats()
+	family(w, "anydiag_bmp_attribute_sets", "gauge", "Distinct path attribute sets interned, shared by all routes that carry them.")
+	fmt.Fprintf(w, "anydiag_bmp_attribute_sets %d\n", sets)
+	family(w, "anydiag_bmp_attribute_set_bytes", "gauge", "Bytes held by the interned attribute sets.")
+	fmt.Fprintf(w, "anydiag_bmp_attribute_set_bytes %d\n", bytes)
+}
+
+func family(w io.Writer, name, typ, help string) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// q quotes a label value as the exposition format wants.
+func q(s string) string { return `"` + labelEscaper.Replace(s) + `"` }
+
+// routerList returns the routers sorted by address.
+func (s *Station) routerList() []*router {
+	s.mu.RLock()
+	rs := make([]*router, 0, len(s.routers))
+	for _, r := range s.routers {
+		rs = append(rs, r)
+	}
+	s.mu.RUnlock()
+	sort.Slice(rs, func(i, j int) bool { return rs[i].addr < rs[j].addr })
+	return rs
+}

@@ -1,0 +1,354 @@
+package bmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/anydiag/anydiag/bmp/wire"
+)
+
+// session reads one router's stream and applies it. Its buffers are reused
+// from message to message, which is what keeps route monitoring free of
+// per-route allocations.
+type session struct {
+	st  *Station
+	rt  *router
+	rd  *wire.Reader
+	upd wire.Update
+	rel []attrRef
+	// last caches the peer of the previous message: a table dump is long
+	// runs of messages for one peer.
+	last    *peer
+	lastKey peerKey
+}
+
+func (ss *session) run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		msg, err := ss.rd.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := ss.handle(msg); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func badMessage(t wire.MsgType, err error) error {
+	return &sessionError{reason: "bad_message", err: fmt.Errorf("%s: %w", t, err)}
+}
+
+func (ss *session) handle(msg []byte) error {
+	t := wire.MsgType(msg[5])
+	arrival := ss.st.clock()
+	if int(t) < wire.NumMsgTypes {
+		ss.rt.msgs[t].Add(1)
+	} else {
+		ss.rt.msgs[wire.NumMsgTypes].Add(1)
+		// RFC 7854 section 4.1: unknown types are for future use; the framing
+		// is intact, so skip them rather than drop the router.
+		return nil
+	}
+	body := msg[wire.CommonHeaderLen:]
+	switch t {
+	case wire.MsgInitiation:
+		in, err := wire.DecodeInitiation(body)
+		if err != nil {
+			return badMessage(t, err)
+		}
+		ss.rt.mu.Lock()
+		ss.rt.info, ss.rt.sysName, ss.rt.sysDescr = in, in.SysName, in.SysDescr
+		ss.rt.mu.Unlock()
+		return nil
+	case wire.MsgTermination:
+		tm, err := wire.DecodeTermination(body)
+		if err != nil {
+			return badMessage(t, err)
+		}
+		return fmt.Errorf("%w (%s)", errTerminated, tm.ReasonText())
+	}
+	var h wire.PeerHeader
+	if err := wire.DecodePeerHeader(body, &h); err != nil {
+		return badMessage(t, err)
+	}
+	rest := body[wire.PeerHeaderLen:]
+	switch t {
+	case wire.MsgRouteMonitoring:
+		return ss.routeMonitoring(&h, rest, arrival)
+	case wire.MsgPeerUp:
+		return ss.peerUp(&h, rest, arrival)
+	case wire.MsgPeerDown:
+		return ss.peerDown(&h, rest, arrival)
+	case wire.MsgStatisticsReport:
+		stats, err := wire.DecodeStats(rest)
+		if err != nil {
+			return badMessage(t, err)
+		}
+		ss.rt.mu.Lock()
+		p := ss.peer(&h)
+		p.seen[h.Table()] = true
+		if p.stats == nil {
+			p.stats = make(map[statKey]wire.Stat)
+		}
+		for _, s := range stats {
+			k := statKey{typ: s.Type}
+			if s.Family != nil {
+				k.family = *s.Family
+			}
+			p.stats[k] = s
+		}
+		ss.rt.mu.Unlock()
+		ss.st.hub.emit(ss.peerEvent(Statistics, &h, p, arrival, func(e *Event) { e.Stats = stats }))
+	case wire.MsgRouteMirroring:
+		m, err := wire.DecodeRouteMirroring(rest)
+		if err != nil {
+			return badMessage(t, err)
+		}
+		ss.rt.mirrored.Add(uint64(m.Messages))
+	}
+	return nil
+}
+
+// peer finds or creates the peer of h. rt.mu must be held for writing.
+func (ss *session) peer(h *wire.PeerHeader) *peer {
+	k := peerKey{typ: h.Type, dist: h.Distinguisher, addr: h.Address}
+	if ss.last != nil && ss.lastKey == k {
+		return ss.last
+	}
+	p := ss.rt.peers[k]
+	if p == nil {
+		// Route monitoring may come without a Peer Up: GoBGP v3 sends none
+		// for Loc-RIB, and a station may join a stream late in a replay.
+		p = &peer{key: k, as: h.AS, bgpID: h.BGPID, up: true, upSince: h.Time}
+		ss.rt.peers[k] = p
+	}
+	ss.last, ss.lastKey = p, k
+	return p
+}
+
+func (ss *session) peerEvent(kind EventKind, h *wire.PeerHeader, p *peer, arrival time.Time, fill func(*Event)) *Event {
+	e := &Event{
+		Kind: kind, Router: ss.rt.addr, PeerAddress: h.Address, PeerAS: h.AS, PeerBGPID: h.BGPID,
+		PeerType: h.Type, PeerDistinguisher: h.Distinguisher, Table: h.Table(), PeerTime: h.Time, Arrival: arrival,
+	}
+	if fill != nil {
+		fill(e)
+	}
+	return e
+}
+
+// flushPeer drops every route of p. rt.mu must be held for writing; the
+// references are released by the caller through ss.rel.
+func (ss *session) flushPeer(p *peer) {
+	for i, t := range p.tables {
+		if t != nil {
+			ss.rel = t.refs(ss.rel)
+			p.tables[i] = nil
+		}
+	}
+}
+
+func (ss *session) releaseAll() {
+	ss.st.intern.release(ss.rel)
+	clear(ss.rel)
+	ss.rel = ss.rel[:0]
+	if cap(ss.rel) > 1<<16 {
+		ss.rel = nil
+	}
+}
+
+func (ss *session) peerUp(h *wire.PeerHeader, b []byte, arrival time.Time) error {
+	v6 := h.Type != wire.PeerLocalRIB && h.Flags&wire.FlagV != 0
+	up, err := wire.DecodePeerUp(b, v6)
+	if err != nil {
+		return badMessage(wire.MsgPeerUp, err)
+	}
+	ss.rt.mu.Lock()
+	p := ss.peer(h)
+	ss.flushPeer(p)
+	p.as, p.bgpID, p.up, p.peerUp = h.AS, h.BGPID, true, up
+	p.upSince = h.Time
+	if p.upSince.IsZero() {
+		p.upSince = arrival
+	}
+	p.stats = nil
+	for t := range p.addPath {
+		p.addPath[t] = p.expectedAddPath(wire.Table(t))
+	}
+	ss.rt.mu.Unlock()
+	ss.releaseAll()
+	ss.st.hub.emit(ss.peerEvent(PeerUp, h, p, arrival, func(e *Event) { e.PeerUpInfo = up }))
+	return nil
+}
+
+func (ss *session) peerDown(h *wire.PeerHeader, b []byte, arrival time.Time) error {
+	d, err := wire.DecodePeerDown(b)
+	if err != nil {
+		return badMessage(wire.MsgPeerDown, err)
+	}
+	why := d.ReasonText()
+	ss.rt.mu.Lock()
+	p := ss.peer(h)
+	ss.flushPeer(p)
+	p.up, p.lastDown, p.downAt = false, why, arrival
+	ss.rt.mu.Unlock()
+	ss.releaseAll()
+	ss.st.log.Info("bmp peer down", "router", ss.rt.addr, "peer", h.Address, "as", h.AS, "reason", why)
+	ss.st.hub.emit(ss.peerEvent(PeerDown, h, p, arrival, func(e *Event) { e.Reason, e.PeerDownInfo = why, d }))
+	return nil
+}
+
+// flushRouter drops every route of the router when its session ends; peers
+// stay listed, down, with why.
+func (ss *session) flushRouter(why string) {
+	ss.rt.mu.Lock()
+	for _, p := range ss.rt.peers {
+		ss.flushPeer(p)
+		if p.up {
+			p.up, p.lastDown, p.downAt = false, why, ss.st.clock()
+		}
+	}
+	ss.rt.connected.Store(false)
+	ss.rt.mu.Unlock()
+	ss.releaseAll()
+}
+
+// routeMonitoring applies one UPDATE. It is the hot path: the UPDATE is
+// walked into reused slices, its attribute set interned once for all its
+// NLRI, and the table updated under one lock.
+func (ss *session) routeMonitoring(h *wire.PeerHeader, msg []byte, arrival time.Time) error {
+	tbl := h.Table()
+	// The peer's ADD-PATH and Peer Up fields are written only by this
+	// goroutine, so reading them here needs no lock; the map does.
+	k := peerKey{typ: h.Type, dist: h.Distinguisher, addr: h.Address}
+	p := ss.last
+	if p == nil || ss.lastKey != k {
+		ss.rt.mu.Lock()
+		p = ss.peer(h)
+		ss.rt.mu.Unlock()
+	}
+	as4 := !h.TwoByteAS()
+	if tbl == wire.AdjRIBInPre && p.peerUp != nil {
+		// Pre-policy messages are the UPDATEs as received: the negotiated
+		// capability decides their AS_PATH encoding.
+		as4 = p.peerUp.FourByteAS()
+	}
+	expected := p.expectedAddPath(tbl)
+	ap := p.addPath[tbl]
+	u := &ss.upd
+	err := u.Decode(msg, as4, ap)
+	for tries := 0; tries < 2 && err != nil; tries++ {
+		var ne *wire.NLRIError
+		if !errors.As(err, &ne) {
+			break
+		}
+		ap = ap.Toggle(ne.Family)
+		err = u.Decode(msg, as4, ap)
+	}
+	if err != nil {
+		return badMessage(wire.MsgRouteMonitoring, fmt.Errorf("peer %s %s: %w", h.Address, tbl, err))
+	}
+	if ap != p.addPath[tbl] {
+		ss.st.log.Info("bmp: sender's ADD-PATH use differs from the capabilities; following the sender",
+			"router", ss.rt.addr, "peer", h.Address, "table", tbl.String(),
+			"ipv4_path_ids", ap.IPv4, "ipv6_path_ids", ap.IPv6)
+	}
+	if (expected.IPv4 && !ap.IPv4) || (expected.IPv6 && !ap.IPv6) {
+		ss.rt.addPathMissing.Add(1)
+	} else if (!expected.IPv4 && ap.IPv4) || (!expected.IPv6 && ap.IPv6) {
+		ss.rt.addPathExtra.Add(1)
+	}
+	if u.OtherFamilies > 0 {
+		ss.rt.otherFamilies.Add(uint64(u.OtherFamilies))
+	}
+
+	emit := ss.st.hub.active()
+	var ref attrRef
+	var attrs *wire.Attrs
+	announced := u.Announced
+	if len(announced) > 0 {
+		if len(u.Attrs) == 0 {
+			// NLRI without attributes: RFC 7606 treat-as-withdraw.
+			ss.rt.malformed.Add(1)
+			u.Withdrawn, announced = append(u.Withdrawn, announced...), nil
+		} else {
+			var created bool
+			ref, created = ss.st.intern.acquire(u.Attrs, int32(len(announced)))
+			if created || emit {
+				a, err := wire.DecodeAttrs(u.Attrs)
+				if err != nil {
+					ss.rt.malformed.Add(1)
+					ss.st.log.Debug("bmp: malformed attributes, treating as withdraw", "router", ss.rt.addr, "peer", h.Address, "err", err)
+					ss.rel = append(ss.rel, ref)
+					for range announced[1:] {
+						ss.rel = append(ss.rel, ref)
+					}
+					u.Withdrawn, announced, ref = append(u.Withdrawn, announced...), nil, 0
+				}
+				attrs = a
+			}
+		}
+	}
+
+	ss.rt.mu.Lock()
+	p.seen[tbl] = true
+	t := p.tables[tbl]
+	if t == nil {
+		t = newRIBTable()
+		p.tables[tbl] = t
+	}
+	p.addPath[tbl] = ap
+	if u.EndOfRIB {
+		if t.eor == nil {
+			t.eor = make(map[wire.Family]bool)
+		}
+		t.eor[u.EndOfRIBFamily] = true
+	}
+	var ev Event
+	if emit {
+		ev = *ss.peerEvent(0, h, p, arrival, nil)
+	}
+	for _, n := range u.Withdrawn {
+		old := t.remove(n)
+		if old == 0 {
+			continue
+		}
+		ss.rel = append(ss.rel, old)
+		if emit {
+			ev.Kind, ev.Prefix, ev.PathID, ev.Attrs = RouteWithdrawn, n.Prefix, n.PathID, nil
+			ss.st.hub.emit(&ev)
+		}
+	}
+	for _, n := range announced {
+		old := t.set(n, ref)
+		kind := RouteAnnounced
+		if old != 0 {
+			ss.rel = append(ss.rel, old)
+			if old == ref {
+				continue
+			}
+			kind = RouteChanged
+		}
+		if emit {
+			ev.Kind, ev.Prefix, ev.PathID, ev.Attrs = kind, n.Prefix, n.PathID, attrs
+			ss.st.hub.emit(&ev)
+		}
+	}
+	ss.rt.mu.Unlock()
+	if len(ss.rel) > 0 {
+		ss.releaseAll()
+	}
+	if u.EndOfRIB && emit {
+		ev.Kind, ev.Family, ev.Prefix, ev.Attrs = EndOfRIB, u.EndOfRIBFamily, netip.Prefix{}, nil
+		ss.st.hub.emit(&ev)
+	}
+	return nil
+}

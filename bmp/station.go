@@ -1,0 +1,387 @@
+// Package bmp is a BMP station (RFC 7854, RFC 8671 Adj-RIB-Out, RFC 9069
+// Loc-RIB): routers connect to it (or it dials routers that listen), and it
+// keeps every router's, peer's and table's current routes, serves them over
+// HTTP, exports metrics, and streams typed events to analyzers.
+//
+// A Station is built by New and runs under Run (listen and dial as
+// configured) or Serve (an existing listener). Each router session is read
+// by one goroutine that decodes and applies messages directly: nothing
+// queues between the socket and the RIB, and event delivery never blocks it.
+package bmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/bmp/wire"
+)
+
+// Config configures a Station. The zero value is usable with Serve.
+type Config struct {
+	// Listen is the TCP address routers connect to ("0.0.0.0:11019");
+	// empty for none.
+	Listen string
+	// Dial lists routers configured to listen for a station (FRR's
+	// `bmp listener`), as host:port; the station dials them and redials
+	// with exponential backoff.
+	Dial []string
+	// DialBackoffMin and DialBackoffMax bound the redial delay (defaults
+	// 1 s and 60 s).
+	DialBackoffMin, DialBackoffMax time.Duration
+	// MaxMessageLen bounds a BMP message (default wire.MaxMessageLen).
+	MaxMessageLen int
+	// Clock gives arrival times (default time.Now).
+	Clock func() time.Time
+	// Logger receives session logs (default slog.Default()).
+	Logger *slog.Logger
+	// Metrics, when set, gets the station's metrics written into it.
+	Metrics *metrics.Set
+}
+
+// Station is a BMP station. Its methods are safe for concurrent use.
+type Station struct {
+	cfg    Config
+	clock  func() time.Time
+	log    *slog.Logger
+	intern *internTable
+	hub    hub
+
+	mu      sync.RWMutex
+	routers map[string]*router
+
+	closedMu sync.Mutex
+	closed   map[string]uint64
+
+	wg sync.WaitGroup
+}
+
+// New builds a station; it starts nothing.
+func New(cfg Config) (*Station, error) {
+	if cfg.DialBackoffMin <= 0 {
+		cfg.DialBackoffMin = time.Second
+	}
+	if cfg.DialBackoffMax < cfg.DialBackoffMin {
+		cfg.DialBackoffMax = 60 * time.Second
+	}
+	if cfg.MaxMessageLen <= 0 {
+		cfg.MaxMessageLen = wire.MaxMessageLen
+	}
+	if cfg.MaxMessageLen < wire.CommonHeaderLen+wire.PeerHeaderLen {
+		return nil, fmt.Errorf("bmp: max message length %d is below the %d bytes of the headers", cfg.MaxMessageLen, wire.CommonHeaderLen+wire.PeerHeaderLen)
+	}
+	for _, d := range cfg.Dial {
+		if _, _, err := net.SplitHostPort(d); err != nil {
+			return nil, fmt.Errorf("bmp: dial address %q: %w", d, err)
+		}
+	}
+	s := &Station{
+		cfg:     cfg,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+		intern:  newInternTable(),
+		routers: make(map[string]*router),
+		closed:  make(map[string]uint64),
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.RegisterMetricsWriter(s.WriteMetrics)
+	}
+	return s, nil
+}
+
+// Subscribe returns a channel of events with room for buffer events, and a
+// function that ends the subscription and closes the channel. A subscriber
+// that falls behind loses events (counted in
+// anydiag_bmp_events_dropped_total): readers of routers never wait for it.
+func (s *Station) Subscribe(buffer int) (<-chan Event, func()) { return s.hub.subscribe(buffer) }
+
+// EventsDropped is the number of events subscribers had no room for.
+func (s *Station) EventsDropped() uint64 { return s.hub.dropped.Load() }
+
+// Run listens on Config.Listen and dials Config.Dial until ctx is done, then
+// closes every session and returns once all goroutines have ended.
+func (s *Station) Run(ctx context.Context) error {
+	if s.cfg.Listen == "" && len(s.cfg.Dial) == 0 {
+		return errors.New("bmp: nothing to do: no listen address and no router to dial")
+	}
+	var ln net.Listener
+	if s.cfg.Listen != "" {
+		var err error
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", s.cfg.Listen); err != nil {
+			return fmt.Errorf("bmp: listen: %w", err)
+		}
+	}
+	for _, addr := range s.cfg.Dial {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.dialLoop(ctx, addr)
+		}()
+	}
+	var err error
+	if ln != nil {
+		err = s.Serve(ctx, ln)
+	} else {
+		<-ctx.Done()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// Serve accepts router sessions on ln until ctx is done, then closes ln and
+// the sessions and waits for them.
+func (s *Station) Serve(ctx context.Context, ln net.Listener) error {
+	s.log.Info("bmp station listening", "addr", ln.Addr().String())
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("bmp: accept: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveConn(ctx, c)
+		}()
+	}
+}
+
+func (s *Station) dialLoop(ctx context.Context, addr string) {
+	backoff := s.cfg.DialBackoffMin
+	var d net.Dialer
+	for ctx.Err() == nil {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			backoff = s.cfg.DialBackoffMin
+			s.serveConn(ctx, c)
+		} else {
+			s.log.Warn("bmp: dial router", "addr", addr, "err", err, "retry_in", backoff)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, s.cfg.DialBackoffMax)
+	}
+}
+
+func (s *Station) serveConn(ctx context.Context, c net.Conn) {
+	addr := c.RemoteAddr().String()
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		addr = ap.Addr().Unmap().String()
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	defer c.Close()
+	if err := s.Ingest(ctx, addr, c, c); err != nil && ctx.Err() == nil {
+		s.log.Debug("bmp session ended", "router", addr, "err", err)
+	}
+}
+
+// errTerminated ends a session on a Termination message.
+var errTerminated = errors.New("router sent a Termination message")
+
+// sessionError marks an error as closing the session for reason (a metrics
+// label).
+type sessionError struct {
+	reason string
+	err    error
+}
+
+func (e *sessionError) Error() string { return e.err.Error() }
+func (e *sessionError) Unwrap() error { return e.err }
+
+// Ingest runs one router session over r until it ends: the router is named
+// routerAddr in the API and events. closer, when not nil, is closed if a new
+// session from the same router replaces this one. It returns why the session
+// ended (nil on a clean end of stream or a Termination). Serve calls it per
+// connection; tests and replays call it on any stream.
+func (s *Station) Ingest(ctx context.Context, routerAddr string, r io.Reader, closer io.Closer) error {
+	rt := newRouter(routerAddr, s.clock(), closer)
+	s.mu.Lock()
+	if old := s.routers[routerAddr]; old != nil && old.connected.Load() && old.closer != nil {
+		s.log.Warn("bmp: router reconnected; closing its previous session", "router", routerAddr)
+		old.replaced.Store(true)
+		old.closer.Close()
+	}
+	s.routers[routerAddr] = rt
+	s.mu.Unlock()
+	s.log.Info("bmp router connected", "router", routerAddr)
+	s.hub.emit(&Event{Kind: RouterConnected, Router: routerAddr, Arrival: rt.since})
+
+	sess := &session{st: s, rt: rt, rd: wire.NewReader(r, s.cfg.MaxMessageLen)}
+	err := sess.run(ctx)
+
+	reason, logErr := "eof", err
+	var fe *wire.FrameError
+	var se *sessionError
+	switch {
+	case rt.replaced.Load():
+		reason = "replaced"
+	case ctx.Err() != nil:
+		reason, logErr = "shutdown", nil
+	case errors.Is(err, errTerminated):
+		reason, logErr = "termination", nil
+	case err == nil:
+	case errors.As(err, &fe):
+		reason = fe.Reason
+	case errors.As(err, &se):
+		reason = se.reason
+	default:
+		reason = "read_error"
+	}
+	s.countClosed(reason)
+	why := reason
+	if err != nil {
+		why = reason + ": " + err.Error()
+	}
+	if logErr != nil {
+		s.log.Warn("bmp router session closed", "router", routerAddr, "reason", reason, "err", logErr, "offset", sess.rd.Offset())
+	} else {
+		s.log.Info("bmp router session closed", "router", routerAddr, "reason", reason)
+	}
+	sess.flushRouter("BMP session closed: " + why)
+	s.hub.emit(&Event{Kind: RouterGone, Router: routerAddr, Reason: why, Arrival: s.clock()})
+	if errors.Is(err, errTerminated) {
+		return nil
+	}
+	return err
+}
+
+func (s *Station) countClosed(reason string) {
+	s.closedMu.Lock()
+	s.closed[reason]++
+	s.closedMu.Unlock()
+}
+
+// router is one BMP session's state. The session goroutine writes it under
+// mu; readers (API, metrics) take mu for reading.
+type router struct {
+	addr      string
+	since     time.Time
+	closer    io.Closer
+	connected atomic.Bool
+	replaced  atomic.Bool
+
+	msgs           [wire.NumMsgTypes + 1]atomic.Uint64
+	addPathMissing atomic.Uint64
+	addPathExtra   atomic.Uint64
+	malformed      atomic.Uint64
+	otherFamilies  atomic.Uint64
+	mirrored       atomic.Uint64
+
+	mu       sync.RWMutex
+	sysName  string
+	sysDescr string
+	info     *wire.Initiation
+	peers    map[peerKey]*peer
+}
+
+func newRouter(addr string, now time.Time, closer io.Closer) *router {
+	r := &router{addr: addr, since: now, closer: closer, peers: make(map[peerKey]*peer)}
+	r.connected.Store(true)
+	return r
+}
+
+func (r *router) messages() uint64 {
+	var n uint64
+	for i := range r.msgs {
+		n += r.msgs[i].Load()
+	}
+	return n
+}
+
+// peerKey identifies a monitored peer within a router: RFC 7854 tells peers
+// apart by type, distinguisher and address (Loc-RIB instances by
+// distinguisher).
+type peerKey struct {
+	typ  wire.PeerType
+	dist uint64
+	addr netip.Addr
+}
+
+// peer is one monitored peer and its tables.
+type peer struct {
+	key      peerKey
+	as       uint32
+	bgpID    netip.Addr
+	up       bool
+	upSince  time.Time
+	downAt   time.Time
+	lastDown string
+	peerUp   *wire.PeerUp
+	tables   [wire.NumTables]*ribTable
+	// seen marks tables that ever carried a message, so that a down peer
+	// still lists them.
+	seen [wire.NumTables]bool
+	// addPath is the ADD-PATH setting the next UPDATE of each table is
+	// parsed with: what the Peer Up implies, corrected by what the sender
+	// was found to do.
+	addPath [wire.NumTables]wire.AddPath
+	stats   map[statKey]wire.Stat
+}
+
+type statKey struct {
+	typ    uint16
+	family wire.Family
+}
+
+// expectedAddPath is what RFC 7911 says the peer's messages in table t carry.
+func (p *peer) expectedAddPath(t wire.Table) wire.AddPath {
+	if p.peerUp == nil {
+		return wire.AddPath{}
+	}
+	f := p.peerUp.AddPathRx
+	if t == wire.AdjRIBOutPre || t == wire.AdjRIBOutPost {
+		f = p.peerUp.AddPathTx
+	}
+	return wire.AddPath{IPv4: f(wire.IPv4Unicast), IPv6: f(wire.IPv6Unicast)}
+}
+
+// sortedPeers returns the router's peers in a stable order. r.mu must be held.
+func (r *router) sortedPeers() []*peer {
+	ps := make([]*peer, 0, len(r.peers))
+	for _, p := range r.peers {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i].key, ps[j].key
+		if a.typ != b.typ {
+			return a.typ < b.typ
+		}
+		if a.dist != b.dist {
+			return a.dist < b.dist
+		}
+		return a.addr.Less(b.addr)
+	})
+	return ps
+}
