@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -247,4 +248,46 @@ func removeNamespaces(nss []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Running describes a lab found on the machine by List.
+type Running struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	PID  int    `json:"pid"`
+	// Alive is false when the owner is gone: CleanupStale will remove it.
+	Alive   bool   `json:"alive"`
+	TempDir string `json:"temp_dir,omitempty"`
+	// Namespaces maps node names to namespace names.
+	Namespaces map[string]string `json:"namespaces"`
+}
+
+// List returns every lab on the machine, from its namespaces and state
+// files, sorted by ID.
+func List() ([]Running, error) {
+	states := readStates()
+	nss, err := Namespaces()
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*Running{}
+	for _, ns := range nss {
+		pid, id, node, _ := ParseNamespace(ns)
+		r := byID[id]
+		if r == nil {
+			r = &Running{ID: id, PID: pid, Namespaces: map[string]string{}}
+			if st, ok := states[id]; ok {
+				r.Name, r.TempDir = st.Name, st.TempDir
+			}
+			r.Alive = ownerAlive(pid, states[id].StartTicks)
+			byID[id] = r
+		}
+		r.Namespaces[node] = ns
+	}
+	out := make([]Running, 0, len(byID))
+	for _, r := range byID {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b Running) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }

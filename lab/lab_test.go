@@ -3,11 +3,13 @@ package lab
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,5 +269,54 @@ func TestLoss(t *testing.T) {
 	}
 	if err := ping("198.51.100.2", 500*time.Millisecond); err == nil {
 		t.Errorf("loss set to 100 at run time: ping got a reply")
+	}
+}
+
+func TestAnycastExampleAndImpairments(t *testing.T) {
+	needRoot(t)
+	topo, err := Load("../examples/lab/anycast.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := up(t, topo)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	// The VIP answers from pop1, the static route's target.
+	if _, err := l.Node("client").Ping(ctx, netip.MustParseAddr("192.0.2.1")); err != nil {
+		t.Errorf("ping VIP: %v", err)
+	}
+	out, err := l.Node("edge").Run(ctx, "tc", "qdisc", "show", "dev", "eth2")
+	if err != nil || !strings.Contains(string(out), "tbf") || !strings.Contains(string(out), "rate 100Mbit") {
+		t.Errorf("edge eth2 has no 100Mbit tbf: %v\n%s", err, out)
+	}
+	out, err = l.Node("pop2").Run(ctx, "nft", "list", "ruleset")
+	if err != nil || !strings.Contains(string(out), "numgen random mod 100 < 1 drop") || !strings.Contains(string(out), `device "eth0"`) {
+		t.Errorf("pop2 has no 1%% loss rule on eth0: %v\n%s", err, out)
+	}
+}
+
+func TestDelayNeedsNetem(t *testing.T) {
+	needRoot(t)
+	topo := twoNodes()
+	topo.Links[0].Delay = 20 * time.Millisecond
+	l, err := Up(t.Context(), topo, Options{})
+	if err == nil {
+		// A kernel with netem: the delay must really be there.
+		defer l.Close()
+		out, err := l.Node("a").Run(t.Context(), "tc", "qdisc", "show", "dev", "eth0")
+		if err != nil || !strings.Contains(string(out), "netem") || !strings.Contains(string(out), "delay 20ms") {
+			t.Errorf("delay asked, no netem delay on eth0: %v\n%s", err, out)
+		}
+		return
+	}
+	if !errors.Is(err, ErrNoNetem) {
+		t.Fatalf("Up with delay: %v, want ErrNoNetem", err)
+	}
+	failed := fmt.Sprintf("%s%d-%d-", Prefix, os.Getpid(), labSeq.Load())
+	nss, _ := Namespaces()
+	for _, ns := range nss {
+		if strings.HasPrefix(ns, failed) {
+			t.Errorf("failed Up left namespace %s", ns)
+		}
 	}
 }
