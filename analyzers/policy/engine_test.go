@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -515,5 +517,42 @@ func BenchmarkEvaluate(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		e.Evaluate(ctx, t0.Add(time.Duration(i)*time.Second), in)
+	}
+}
+
+func TestHandler(t *testing.T) {
+	h := newHarness(t, Config{Rules: withdrawOnWebDown(pfx)}, nil)
+	h.eval(0, webDown())
+	srv := httptest.NewServer(h.e.Handler())
+	defer srv.Close()
+	var x Explanation
+	getJSONT(t, srv.URL+"/api/v1/policy/explain", &x)
+	if len(x.Prefixes) != 2 || x.Prefixes[0].Want != ActionWithdraw || x.Prefixes[0].Announced || !x.Prefixes[1].Announced {
+		t.Fatalf("explain %+v", x)
+	}
+	var audit []map[string]any
+	getJSONT(t, srv.URL+"/api/v1/policy/audit", &audit)
+	if len(audit) != 1 || audit[0]["prefix"] != "192.0.2.2/32" {
+		t.Fatalf("audit %+v", audit)
+	}
+	var fs []map[string]any
+	getJSONT(t, srv.URL+"/api/v1/policy/findings", &fs)
+	if len(fs) != 0 {
+		t.Fatalf("findings %+v (pfx was never announced, so not withdrawn by the policy)", fs)
+	}
+}
+
+func getJSONT(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", u, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }
