@@ -209,4 +209,3 @@ func FuzzPromQLResponse(f *testing.F) {
 		}
 	})
 }
-
