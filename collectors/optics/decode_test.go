@@ -291,6 +291,12 @@ func TestDecodeCMISBanks(t *testing.T) {
 	near(t, "bias high alarm threshold", m.Thresholds.TxBiasMA.HighAlarm, 90, 0.004)
 	near(t, "wavelength", m.Identity.WavelengthNM, 1310, 0)
 
+	// A single-bank module advertises its media lane count (a 4-lane LR4).
+	lr4 := decode(t, eepromtest.CMIS(eepromtest.CMISValues{Lanes: lanes[:4]}))
+	if len(lr4.Lanes) != 4 || lr4.TxBiasMultiplier != 1 {
+		t.Errorf("LR4: %d lanes, multiplier %d; want 4 and 1", len(lr4.Lanes), lr4.TxBiasMultiplier)
+	}
+
 	// The legacy ioctl flattens only the lower page and page 00h.
 	short := decode(t, raw[:256])
 	if len(short.Lanes) != 0 || short.Thresholds != nil || len(short.Notes) == 0 {

@@ -131,7 +131,9 @@ type CMISValues struct {
 	VccVolts float64
 	// Banks is 1, 2 or 4 (0 means 1); each bank holds 8 lanes.
 	Banks int
-	// Lanes are the lanes in order; missing lanes read as dark.
+	// Lanes are the lanes in order. With one bank their number (1-8) is
+	// the media lane count the module advertises; with more banks each
+	// bank has 8 lanes and lanes not given read as dark.
 	Lanes []LaneValues
 	// TxBiasMultiplier is 1, 2 or 4 (0 means 1): the module stores bias in
 	// 2 µA × multiplier units, for lasers driven beyond 131 mA.
@@ -172,7 +174,13 @@ func CMIS(v CMISValues) []byte {
 	for i, on := range levelBits(float64(vcc), vw, false) {
 		setBit(lo, 9, 4+i, on)
 	}
-	lo[86], lo[87], lo[88], lo[89] = 0x11, 0x0f, 0x88, 0x01 // 400GAUI-8 / 400GBASE-LR8-like, 8 host / 8 media lanes
+	// First application: 400GAUI-8 host side; the media lane count tells a
+	// single-bank decoder how many lanes exist (Lanes, or 8 when unset).
+	media := byte(8)
+	if n := len(v.Lanes); banks == 1 && n >= 1 && n <= 8 {
+		media = byte(n)
+	}
+	lo[86], lo[87], lo[88], lo[89] = 0x11, 0x0f, 0x80|media, 0x01
 	page := func(bank, p uint8) []byte {
 		b := make([]byte, 256) // spec offsets 128-255 index [128:]
 		img.Upper[optics.Page{Bank: bank, Page: p}] = b[128:]
