@@ -1,0 +1,96 @@
+package thresholds_test
+
+import (
+	"net/netip"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/anydiag/anydiag/analyzers/thresholds"
+	"github.com/anydiag/anydiag/collectors/host"
+	"github.com/anydiag/anydiag/collectors/host/nstest"
+	"github.com/anydiag/anydiag/collectors/link"
+	"github.com/anydiag/anydiag/internal/finding"
+)
+
+// TestLabPrerequisites runs the host and link checks inside a namespace of
+// its own, then runs each reported fix command there and checks the finding
+// is gone: the fixes are exact, not just advice.
+func TestLabPrerequisites(t *testing.T) {
+	ns := nstest.New(t, "prereq")
+	nstest.IP(t, "-n", ns, "link", "add", "ad0", "mtu", "1400", "type", "veth", "peer", "name", "ad1", "mtu", "1500")
+	nstest.IP(t, "-n", ns, "link", "set", "ad0", "up")
+	nstest.IP(t, "-n", ns, "link", "set", "ad1", "up")
+	nstest.Sysctl(t, ns, "net.ipv4.ip_forward", "0")
+	nstest.Sysctl(t, ns, "net.ipv4.fib_multipath_hash_policy", "0")
+
+	req := host.Requirements{
+		AnycastAddresses: []netip.Addr{netip.MustParseAddr("192.0.2.1")},
+		Encapsulations:   []host.Encapsulation{{Kind: "vxlan", Underlay: "ad0"}},
+	}
+	limits := thresholds.DefaultLimits()
+	// net.core.{r,w}mem_max are global and read-only inside a namespace:
+	// their fix cannot be applied here without touching the host.
+	limits.MinSocketBufferBytes = 0
+	a := thresholds.New(limits, nil)
+	check := func() []finding.Finding {
+		var facts host.Facts
+		var links link.Snapshot
+		nstest.Do(t, ns, func() (err error) {
+			if facts, err = host.New(host.Options{}).Collect(); err != nil {
+				return err
+			}
+			links, err = link.New(link.Options{}).Collect()
+			return err
+		})
+		return append(a.Prerequisites(facts, req), a.Links(nil, links)...)
+	}
+	codes := func(fs []finding.Finding) []string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Code+" "+f.Subject)
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	got := check()
+	want := []string{
+		"host.bgp_daemon_missing bgp",
+		"host.sysctl net.ipv4.fib_multipath_hash_policy",
+		"host.sysctl net.ipv4.ip_forward",
+		"host.vip_missing 192.0.2.1",
+		"mtu.mismatch ad0 vxlan",
+		"mtu.mismatch ad1<->ad0", // ad1 has the lower ifindex: the peer is created first
+	}
+	if !slices.Equal(codes(got), want) {
+		t.Fatalf("got  %q\nwant %q", codes(got), want)
+	}
+	// Apply every fix the findings name, inside the namespace.
+	for _, f := range got {
+		fix, ok := f.Evidence["fix"].(string)
+		if !ok {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-c", fix).CombinedOutput(); err != nil {
+			t.Fatalf("fix %q: %v: %s", fix, err, out)
+		}
+	}
+	// veth MTUs have no single fix command in evidence; align them by hand.
+	nstest.IP(t, "-n", ns, "link", "set", "ad1", "mtu", "1550")
+	pid := nstest.GoBGP(t, ns)
+
+	// gobgpd listens a moment after it starts: poll with a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got = check()
+		if !slices.Contains(codes(got), "host.bgp_daemon_missing bgp") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if want := []string{"bgp.session_down bgp"}; !slices.Equal(codes(got), want) {
+		t.Fatalf("after the fixes and gobgpd (pid %d): got %q, want %q", pid, codes(got), want)
+	}
+}
