@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -383,6 +384,7 @@ func (c *Controller) confirm(ctx context.Context, prefix netip.Prefix, check fun
 	}
 	t := time.NewTicker(c.poll)
 	defer t.Stop()
+	var last error
 	for {
 		s, err := c.snapshot(ctx, prefix)
 		if err == nil {
@@ -390,9 +392,13 @@ func (c *Controller) confirm(ctx context.Context, prefix netip.Prefix, check fun
 				return nil
 			}
 		}
+		// Keep the last real finding, not the timeout of the final query.
+		if last == nil || !timedOut(ctx, err) {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("not confirmed: %w (%w)", err, ctx.Err())
+			return fmt.Errorf("not confirmed: %w (%w)", last, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -470,4 +476,9 @@ func cloneAttrs(a policy.Attributes) policy.Attributes {
 		a.MED = &m
 	}
 	return a
+}
+
+// timedOut reports whether err only says that the deadline came.
+func timedOut(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
 }
