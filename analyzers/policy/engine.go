@@ -892,3 +892,11 @@ func (e *Engine) Explain(ctx context.Context, now time.Time) Explanation {
 	}
 	return x
 }
+
+// SetInput records the input Explain and the manual actions use, without
+// evaluating; the agent normally gives it through Evaluate.
+func (e *Engine) SetInput(in Input) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.input = in
+}
