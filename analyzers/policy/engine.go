@@ -66,7 +66,7 @@ type Decision struct {
 	Source     string         `json:"source"`
 	Reason     string         `json:"reason"`
 	Evidence   map[string]any `json:"evidence"`
-	Outcome    Outcome        `json:"outcome"`
+	Outcome    Outcome        `json:"outcome,omitempty"`
 	Guard      string         `json:"guard,omitempty"`
 	RetryAfter Seconds        `json:"retry_after_seconds,omitempty"`
 	Error      string         `json:"error,omitempty"`
