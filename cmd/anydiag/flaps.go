@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/anydiag/anydiag/analyzers/flap"
+	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newFlapsCmd) }
+
+// defaultCollector is where `anydiag bmp serve` and the agent serve the BMP API.
+const defaultCollector = "http://127.0.0.1:9179"
+
+func newFlapsCmd() *cobra.Command {
+	var collector, profile, prefix string
+	c := &cobra.Command{
+		Use:   "flaps",
+		Short: "Route flap penalties (RFC 2439) and prefixes upstreams suppress",
+		Long: `flaps reads the flap tracker of a BMP station or agent (GET /api/v1/flaps)
+and prints, for every (router, peer, prefix) that flapped, its RFC 2439
+figure of merit under a damping profile, whether an upstream damping with
+that profile suppresses it and when it can be reused. The node's own anycast
+prefixes come first.
+
+Profiles (RFC 7196 Table 1): cisco (withdrawal 1000, re-advertisement 0,
+attribute change 500, suppress 2000, reuse 750, half-life 15 min, max
+suppress 60 min) and juniper (re-advertisement 1000, suppress 3000). A FILE
+names a custom profile by its "name:"; the station must track it too
+(flap.custom_profiles in its configuration), since penalties need the
+event history only the station has.
+
+Exit status 1 when a finding is warning or worse (an own prefix flapping or
+suppressed).`,
+		Example: `  anydiag flaps
+  anydiag flaps --profile juniper --prefix 192.0.2.0/24
+  anydiag flaps --profile ./strict.yaml --collector http://127.0.0.1:9179 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := flap.LoadProfile(profile)
+			if err != nil {
+				return usageErr("--profile: %v", err)
+			}
+			var pfx netip.Prefix
+			if prefix != "" {
+				if pfx, err = netip.ParsePrefix(prefix); err != nil {
+					return usageErr("--prefix: %v", err)
+				}
+			}
+			rep, err := flap.FetchReport(cmd.Context(), nil, collector, p.Name, pfx)
+			if err != nil {
+				return runtimeErr(err)
+			}
+			if _, builtin := flap.Builtin(profile); !builtin && rep.Profile != p {
+				return usageErr("--profile %s: the station tracks a profile named %q with other parameters (%+v)", profile, p.Name, rep.Profile)
+			}
+			if err := emit(cmd, rep, func(w io.Writer) error { return writeFlaps(w, rep) }); err != nil {
+				return err
+			}
+			if !global.json && len(rep.Findings) > 0 {
+				if err := writeFindings(cmd.OutOrStdout(), rep.Findings); err != nil {
+					return runtimeErr(err)
+				}
+			}
+			return exitForFindings(rep)
+		},
+	}
+	c.Flags().StringVar(&collector, "collector", defaultCollector, "base URL of the BMP station or agent HTTP API")
+	c.Flags().StringVar(&profile, "profile", "cisco", "damping profile: cisco, juniper or a YAML FILE")
+	c.Flags().StringVar(&prefix, "prefix", "", "only this prefix (exact)")
+	return c
+}
+
+func exitForFindings(rep flap.Report) error {
+	if worst, ok := finding.Worst(rep.Findings); ok && worst >= finding.Warning {
+		return findingsExit
+	}
+	return nil
+}
+
+func writeFlaps(w io.Writer, rep flap.Report) error {
+	p := rep.Profile
+	fmt.Fprintf(w, "profile %s: suppress %.0f, reuse %.0f, half-life %s, max suppress %s, ceiling %.0f\n\n",
+		p.Name, p.SuppressThreshold, p.ReuseThreshold, p.HalfLife, p.MaxSuppress, p.Ceiling())
+	if len(rep.Entries) == 0 {
+		_, err := fmt.Fprintln(w, "no flaps")
+		return err
+	}
+	rows := make([][]string, 0, len(rep.Entries))
+	for _, e := range rep.Entries {
+		state := "ok"
+		if e.Suppressed {
+			state = "SUPPRESSED"
+		}
+		if e.Withdrawn {
+			state += ", withdrawn"
+		}
+		reuse := "-"
+		if e.Suppressed {
+			reuse = e.ReuseIn().Round(time.Second).String()
+		}
+		rows = append(rows, []string{e.Prefix.String(), e.Peer, e.Router, fmt.Sprintf("%.0f", e.Penalty),
+			fmt.Sprint(e.Flaps), state, reuse})
+	}
+	if err := table(w, []string{"PREFIX", "PEER", "ROUTER", "PENALTY", "FLAPS", "STATE", "REUSE IN"}, rows); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
