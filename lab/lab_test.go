@@ -320,3 +320,22 @@ func TestDelayNeedsNetem(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkUpClose measures building and tearing down the four-node chain,
+// the fixed cost every lab test pays.
+func BenchmarkUpClose(b *testing.B) {
+	needRoot(b)
+	topo, err := Load("../examples/lab/chain.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		l, err := Up(b.Context(), topo, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -48,9 +50,21 @@ func TestCloseLeavesNothing(t *testing.T) {
 		l.Close()
 		t.Fatal(err)
 	}
-	pids, err := PIDsIn(l.Node("a").Namespace())
-	if err != nil || !slices.Contains(pids, p.PID()) {
-		t.Errorf("sleeper pid %d not found in namespace: %v %v", p.PID(), pids, err)
+	// ip netns exec switches namespace after Start returns; the shell
+	// ignores SIGTERM only once it has printed ready.
+	err = WaitFor(t.Context(), 5*time.Second, 10*time.Millisecond, func() (bool, error) {
+		pids, err := PIDsIn(l.Node("a").Namespace())
+		if err != nil || !slices.Contains(pids, p.PID()) {
+			return false, fmt.Errorf("sleeper pid %d not in namespace: %v %v", p.PID(), pids, err)
+		}
+		if !strings.Contains(stubborn.LogTail(), "ready") {
+			return false, errors.New("stubborn shell not ready")
+		}
+		return true, nil
+	})
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
 	}
 	tmp := l.TempDir()
 	if err := l.Close(); err != nil {

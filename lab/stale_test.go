@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +29,15 @@ func TestStaleChild(t *testing.T) {
 	}
 	p, err := l.Node("b").Start(context.Background(), "sleeper", []string{"sleep", "1000"}, StartOptions{})
 	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	// Report only once ip netns exec has moved the sleeper into b, so the
+	// parent kills a lab whose process is really inside it.
+	if err := WaitFor(context.Background(), 5*time.Second, 10*time.Millisecond, func() (bool, error) {
+		pids, err := PIDsIn(l.Node("b").Namespace())
+		return slices.Contains(pids, p.PID()), err
+	}); err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
