@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anydiag/anydiag/collectors/host"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 )
 
@@ -94,7 +95,9 @@ type Link struct {
 type Host struct {
 	Enabled        bool              `yaml:"enabled" json:"enabled"`
 	Interval       yamlconf.Duration `yaml:"interval" json:"interval"`
-	Encapsulations []string          `yaml:"encapsulations" json:"encapsulations,omitempty"`
+	// Encapsulations are the tunnels this node carries, whose headers must
+	// fit the underlay's MTU.
+	Encapsulations []host.Encapsulation `yaml:"encapsulations" json:"encapsulations,omitempty"`
 }
 
 // BMP runs a BMP station inside the agent.
@@ -209,8 +212,15 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 		p.Add("collectors.optics.rx_power_dbm", "min %.2f must be below max %.2f", r.Min, r.Max)
 	}
 	for i, e := range c.Collectors.Host.Encapsulations {
-		if _, ok := EncapsulationOverhead[strings.ToLower(e)]; !ok {
-			p.Add(fmt.Sprintf("collectors.host.encapsulations[%d]", i), "unknown encapsulation %q (one of vxlan, geneve, gre, ipip, wireguard, wireguard6)", e)
+		path := fmt.Sprintf("collectors.host.encapsulations[%d]", i)
+		if _, err := e.OverheadBytes(); err != nil {
+			p.Add(path+".kind", "%v", err)
+		}
+		if e.Underlay == "" {
+			p.Add(path+".underlay", "required: the interface the encapsulated packets leave through")
+		}
+		if e.Overlay == "" && e.InnerMTU <= 0 {
+			p.Add(path, "set overlay (the tunnel interface) or inner_mtu")
 		}
 	}
 	if b := c.Collectors.BMP; b.Enabled && b.Listen == nil && len(b.Dial) == 0 {
@@ -219,11 +229,6 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 	if ps := c.Exporters.Push; ps != nil && !strings.HasPrefix(ps.URL, "http://") && !strings.HasPrefix(ps.URL, "https://") {
 		p.Add("exporters.push.url", "%q is not an http(s) URL", ps.URL)
 	}
-}
-
-// EncapsulationOverhead is the bytes each encapsulation adds to a packet.
-var EncapsulationOverhead = map[string]int{
-	"vxlan": 50, "geneve": 50, "gre": 24, "ipip": 20, "wireguard": 60, "wireguard6": 80,
 }
 
 func continentList() string {

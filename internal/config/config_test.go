@@ -38,7 +38,7 @@ func TestBrokenExampleReportsEveryProblem(t *testing.T) {
 	wantKeys := []string{
 		"node", "node.name", "node.continent", "node.latitude", "anycast.prefixes[1]",
 		"anycast.prefixes[2]", "collectors.optics.interval", "collectors.optics.rx_power_dbm",
-		"collectors.thermal.interval", "collectors.host.encapsulations[0]", "exporters.listen",
+		"collectors.thermal.interval", "collectors.host.encapsulations[0].kind", "exporters.listen",
 		"exporters.colour",
 	}
 	got := map[string]int{}

@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/internal/finding"
+)
+
+// An optic whose receive power fell below its alarm threshold, read from an
+// `ethtool -m raw on` dump, becomes metrics and an optics.rx_power_low finding.
+func TestAgentOpticsFromEEPROMDump(t *testing.T) {
+	img := eepromtest.SFP(eepromtest.SFPValues{Lane: eepromtest.LaneValues{RxPowerDBm: -25, TxPowerDBm: -1, TxBiasMA: 30}})
+	var raw bytes.Buffer
+	if err := eepromtest.WriteRaw(&raw, img); err != nil {
+		t.Fatal(err)
+	}
+	dump := filepath.Join(t.TempDir(), "eth9.bin")
+	if err := os.WriteFile(dump, raw.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "node: {name: test1}\nanycast: {prefixes: [192.0.2.1/32]}\n" +
+		"collectors:\n  optics: {enabled: true, interval: 50ms, eeprom_files: {eth9: " + dump + "}}\n"
+	_, base, stop := startAgent(t, cfg)
+	defer stop()
+	var fs []finding.Finding
+	waitFor(t, "the optics finding", func() bool {
+		if err := json.Unmarshal([]byte(get(t, base+"/api/v1/findings")), &fs); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if f.Code == "optics.rx_power_low" && strings.Contains(f.Subject, "eth9") {
+				return true
+			}
+		}
+		return false
+	})
+	m := get(t, base+"/metrics")
+	if !strings.Contains(m, `anydiag_optics_rx_power_dbm{interface="eth9",lane="1"} -24.9`) {
+		t.Errorf("rx power metric missing:\n%s", m)
+	}
+}
