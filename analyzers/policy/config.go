@@ -20,6 +20,11 @@ const (
 type Config struct {
 	DryRun    bool   `yaml:"dry_run" json:"dry_run"`
 	DrainFile string `yaml:"drain_file" json:"drain_file"`
+	// AuditFile receives one JSON line per decision (appended); empty keeps
+	// the audit in memory and in the API only.
+	AuditFile string `yaml:"audit_file" json:"audit_file,omitempty"`
+	// Interval is how often the agent evaluates the policy (default 1s).
+	Interval yamlconf.Duration `yaml:"interval" json:"interval,omitempty"`
 	// HoldDown is the least time a prefix stays withdrawn before it is announced again.
 	HoldDown              yamlconf.Duration `yaml:"hold_down" json:"hold_down"`
 	MaxWithdrawalsPerHour int               `yaml:"max_withdrawals_per_hour" json:"max_withdrawals_per_hour"`

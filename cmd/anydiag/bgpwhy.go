@@ -1,5 +1,3 @@
-//go:build bgpparent
-
 package main
 
 import (
@@ -19,8 +17,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Built with -tags bgpparent until cmd/anydiag/bgp.go declares bgpSubcommands
-// (the agreed hook); then the build line above goes.
 func init() { bgpSubcommands = append(bgpSubcommands, newBGPWhyCmd, newBGPVisibilityCmd) }
 
 // bgpAnalyzers is the file --config names: the PoP map and anycast prefixes

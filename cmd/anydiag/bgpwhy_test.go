@@ -1,5 +1,3 @@
-//go:build bgpparent
-
 package main
 
 import (

@@ -28,17 +28,26 @@ func startComponents(ctx context.Context, a *Agent, cfg *config.Config) (*compon
 	mux := http.NewServeMux()
 	c.handler = mux
 	c.tasks = append(c.tasks, hostTasks(a, cfg, c)...)
+	if err := startPolicy(ctx, a, cfg, c, mux); err != nil {
+		c.stop(context.Background())
+		return nil, err
+	}
 	return c, nil
 }
 
 // reconfigure builds the components of a new configuration. Collector
 // tasks are always rebuilt (they are stateless between runs).
 func (c *components) reconfigure(ctx context.Context, a *Agent, cfg *config.Config) (*components, error) {
+	// The old components stop first: the new speaker binds the same port.
+	// Should the new ones fail, the old configuration is started again.
+	c.stop(ctx)
 	next, err := startComponents(ctx, a, cfg)
 	if err != nil {
+		if old, oerr := startComponents(ctx, a, a.Config()); oerr == nil {
+			*c = *old
+		}
 		return nil, err
 	}
-	c.stop(ctx)
 	return next, nil
 }
 

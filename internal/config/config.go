@@ -12,16 +12,31 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/collectors/host"
+	"github.com/anydiag/anydiag/exporters/alertmanager"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers/gobgp"
 )
 
 // Config is the whole agent configuration file.
 type Config struct {
-	Node       Node       `yaml:"node" json:"node"`
-	Anycast    Anycast    `yaml:"anycast" json:"anycast"`
-	Collectors Collectors `yaml:"collectors" json:"collectors"`
-	Exporters  Exporters  `yaml:"exporters" json:"exporters"`
+	Node       Node          `yaml:"node" json:"node"`
+	Anycast    Anycast       `yaml:"anycast" json:"anycast"`
+	Speaker    Speaker       `yaml:"speaker" json:"speaker"`
+	Health     health.Config `yaml:"health" json:"health"`
+	Policy     policy.Config `yaml:"policy" json:"policy"`
+	Collectors Collectors    `yaml:"collectors" json:"collectors"`
+	Exporters  Exporters     `yaml:"exporters" json:"exporters"`
+}
+
+// Speaker chooses the BGP speaker that carries out the policy's decisions.
+type Speaker struct {
+	// Type is gobgp (the embedded speaker, default when configured) or none
+	// (collect and diagnose only).
+	Type  string        `yaml:"type" json:"type"`
+	GoBGP *gobgp.Config `yaml:"gobgp" json:"gobgp,omitempty"`
 }
 
 // Node is who this PoP is: the identity every metric and finding carries.
@@ -93,8 +108,8 @@ type Link struct {
 
 // Host checks kernel prerequisites and the anycast interface.
 type Host struct {
-	Enabled        bool              `yaml:"enabled" json:"enabled"`
-	Interval       yamlconf.Duration `yaml:"interval" json:"interval"`
+	Enabled  bool              `yaml:"enabled" json:"enabled"`
+	Interval yamlconf.Duration `yaml:"interval" json:"interval"`
 	// Encapsulations are the tunnels this node carries, whose headers must
 	// fit the underlay's MTU.
 	Encapsulations []host.Encapsulation `yaml:"encapsulations" json:"encapsulations,omitempty"`
@@ -115,6 +130,8 @@ type Exporters struct {
 	// TokenFile holds the bearer token of the control API and the webhook.
 	TokenFile string `yaml:"token_file" json:"token_file,omitempty"`
 	Push      *Push  `yaml:"push" json:"push,omitempty"`
+	// Alertmanager enables the webhook receiver POST /api/v1/alertmanager.
+	Alertmanager *alertmanager.Config `yaml:"alertmanager" json:"alertmanager,omitempty"`
 }
 
 // Push sends metrics to VictoriaMetrics' import endpoint.
@@ -225,6 +242,26 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 	}
 	if b := c.Collectors.BMP; b.Enabled && b.Listen == nil && len(b.Dial) == 0 {
 		p.Add("collectors.bmp", "enabled but neither listen nor dial is set")
+	}
+	switch c.Speaker.Type {
+	case "", "none":
+		if c.Speaker.GoBGP != nil {
+			c.Speaker.Type = "gobgp"
+			c.Speaker.GoBGP.Check(p, "speaker.gobgp")
+		}
+	case "gobgp":
+		if c.Speaker.GoBGP == nil {
+			p.Add("speaker.gobgp", "required when speaker.type is gobgp")
+		} else {
+			c.Speaker.GoBGP.Check(p, "speaker.gobgp")
+		}
+	default:
+		p.Add("speaker.type", "unknown speaker %q (gobgp or none; BIRD and FRR are driven by their own packages)", c.Speaker.Type)
+	}
+	c.Health.Check(p, "health")
+	c.Policy.Check(p, "policy")
+	if am := c.Exporters.Alertmanager; am != nil {
+		am.Check(p, "exporters.alertmanager")
 	}
 	if ps := c.Exporters.Push; ps != nil && !strings.HasPrefix(ps.URL, "http://") && !strings.HasPrefix(ps.URL, "https://") {
 		p.Add("exporters.push.url", "%q is not an http(s) URL", ps.URL)
