@@ -109,6 +109,10 @@ func Up(ctx context.Context, topo *Topology, opts Options) (*Lab, error) {
 		l.byName[n.Name] = n
 	}
 	names := l.topo.ifaceNames()
+	for i := range l.topo.Links {
+		// The description kept is the one built: derived names filled in.
+		l.topo.Links[i].A.Iface, l.topo.Links[i].B.Iface = names[i][0], names[i][1]
+	}
 	for i, lk := range l.topo.Links {
 		mtu := lk.MTU
 		if mtu == 0 {
@@ -333,6 +337,8 @@ type Info struct {
 	Name    string     `json:"name"`
 	TempDir string     `json:"temp_dir"`
 	Nodes   []NodeInfo `json:"nodes"`
+	// Links are the topology's links with interface names filled in.
+	Links []Link `json:"links"`
 }
 
 // NodeInfo describes a running node.
@@ -347,7 +353,7 @@ type NodeInfo struct {
 
 // Info returns the lab as built, with derived interface names and namespaces.
 func (l *Lab) Info() Info {
-	in := Info{ID: l.id, Name: l.topo.Name, TempDir: l.tmp}
+	in := Info{ID: l.id, Name: l.topo.Name, TempDir: l.tmp, Links: l.Topology().Links}
 	for _, n := range l.nodes {
 		in.Nodes = append(in.Nodes, NodeInfo{
 			Name: n.Name, Namespace: n.ns, Forwarding: n.Forwarding,

@@ -197,12 +197,12 @@ func (p *Process) ExitError() error {
 // the namespace.
 func (p *Process) Stop() {
 	p.stopOnce.Do(func() {
-		pgid := p.cmd.Process.Pid
 		select {
 		case <-p.done:
 			return
 		default:
 		}
+		pgid := p.cmd.Process.Pid
 		// Only our Wait goroutine reaps the leader; the window between the
 		// check above and the kill is far too short for its PID (the group
 		// ID) to be reused.

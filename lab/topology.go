@@ -72,7 +72,7 @@ type Link struct {
 	B   Endpoint `yaml:"b" json:"b"`
 	MTU int      `yaml:"mtu,omitempty" json:"mtu,omitempty"`
 	// Delay needs tc netem; Up fails with ErrNoNetem where the kernel lacks it.
-	Delay time.Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+	Delay time.Duration `yaml:"delay,omitempty" json:"delay_ns,omitempty"`
 	// Loss is the percentage (0-100) of packets dropped in each direction.
 	Loss int `yaml:"loss,omitempty" json:"loss,omitempty"`
 	// Rate limits each direction with tc tbf: "10mbit", "512kbit", "1gbit".
@@ -159,8 +159,8 @@ func (t *Topology) Validate() error {
 	ifaces := t.ifaceNames()
 	seenIface := map[string]bool{}
 	for i, l := range t.Links {
-		for side, e := range map[string]Endpoint{"a": l.A, "b": l.B} {
-			where := fmt.Sprintf("link %d (%s-%s) side %s", i, l.A.Node, l.B.Node, side)
+		for s, e := range []Endpoint{l.A, l.B} {
+			where := fmt.Sprintf("link %d (%s-%s) side %s", i, l.A.Node, l.B.Node, [2]string{"a", "b"}[s])
 			if nodes[e.Node] == nil {
 				bad("%s: unknown node %q", where, e.Node)
 				continue
@@ -168,10 +168,7 @@ func (t *Topology) Validate() error {
 			if e.Iface != "" && !ifaceNameRE.MatchString(e.Iface) {
 				bad("%s: bad interface name %q: at most 15 characters, starting with a letter", where, e.Iface)
 			}
-			name := ifaces[i][0]
-			if side == "b" {
-				name = ifaces[i][1]
-			}
+			name := ifaces[i][s]
 			if name == "lo" {
 				bad("%s: interface name lo is reserved", where)
 			}
