@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -167,7 +165,7 @@ func newLabExecCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runInNamespace(cmd.Context(), ns, args[1:])
+			return runInNamespace(cmd, ns, args[1:])
 		},
 	}
 	c.Flags().StringVar(&which, "lab", "", "the lab's ID or name, when several are running")
@@ -206,9 +204,9 @@ func findNode(which, node string) (string, error) {
 	return ns, nil
 }
 
-func runInNamespace(ctx context.Context, ns string, argv []string) error {
-	c := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
-	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+func runInNamespace(cmd *cobra.Command, ns string, argv []string) error {
+	c := exec.CommandContext(cmd.Context(), "ip", append([]string{"netns", "exec", ns}, argv...)...)
+	c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if err := c.Run(); err != nil {
 		return runtimeErr(fmt.Errorf("%s in %s: %w", argv[0], ns, err))
 	}
