@@ -253,6 +253,13 @@ func (ss *session) routeMonitoring(h *wire.PeerHeader, msg []byte, arrival time.
 		ap = ap.Toggle(ne.Family)
 		err = u.Decode(msg, as4, ap)
 	}
+	if err != nil && (expected.IPv4 || expected.IPv6) {
+		// Both readings failed: the sender may number paths with large IDs.
+		ap = expected
+		ap.AnyPathID = true
+		err = u.Decode(msg, as4, ap)
+		ap.AnyPathID = false
+	}
 	if err != nil {
 		return badMessage(wire.MsgRouteMonitoring, fmt.Errorf("peer %s %s: %w", h.Address, tbl, err))
 	}

@@ -45,6 +45,11 @@ type NLRI struct {
 // AddPath says, per family the RIB keeps, whether NLRI carry path IDs.
 type AddPath struct {
 	IPv4, IPv6 bool
+	// AnyPathID accepts path IDs of 2^24 and above. Without it they are
+	// errors: NLRI without path IDs read as if they had them yield such IDs
+	// (the "path ID" is then a prefix length and address bytes, 0x180a6500
+	// for 10.101.0.0/24), while senders number paths from 1 upwards.
+	AnyPathID bool
 }
 
 // For reports the setting for f.
@@ -117,7 +122,7 @@ func (u *Update) Decode(msg []byte, as4 bool, ap AddPath) error {
 		return fmt.Errorf("UPDATE: withdrawn routes length %d exceeds the message: %w", wl, errShort)
 	}
 	var err error
-	if u.Withdrawn, err = appendPrefixes(u.Withdrawn, b[2:2+wl], false, ap.IPv4); err != nil {
+	if u.Withdrawn, err = appendPrefixes(u.Withdrawn, b[2:2+wl], false, ap.IPv4, ap.AnyPathID); err != nil {
 		return &NLRIError{Family: IPv4Unicast, Err: fmt.Errorf("withdrawn routes: %w", err)}
 	}
 	b = b[2+wl:]
@@ -173,7 +178,7 @@ func (u *Update) Decode(msg []byte, as4 bool, ap AddPath) error {
 				break
 			}
 			mpNH, mpNHAFI = v[4:4+nhl], f.AFI
-			if u.Announced, err = appendPrefixes(u.Announced, v[5+nhl:], f == IPv6Unicast, ap.For(f)); err != nil {
+			if u.Announced, err = appendPrefixes(u.Announced, v[5+nhl:], f == IPv6Unicast, ap.For(f), ap.AnyPathID); err != nil {
 				return &NLRIError{Family: f, Err: fmt.Errorf("MP_REACH_NLRI: %w", err)}
 			}
 		case AttrMPUnreach:
@@ -190,7 +195,7 @@ func (u *Update) Decode(msg []byte, as4 bool, ap AddPath) error {
 				u.OtherFamilies++
 				break
 			}
-			if u.Withdrawn, err = appendPrefixes(u.Withdrawn, v[3:], f == IPv6Unicast, ap.For(f)); err != nil {
+			if u.Withdrawn, err = appendPrefixes(u.Withdrawn, v[3:], f == IPv6Unicast, ap.For(f), ap.AnyPathID); err != nil {
 				return &NLRIError{Family: f, Err: fmt.Errorf("MP_UNREACH_NLRI: %w", err)}
 			}
 		case attrMPNextHop:
@@ -211,7 +216,7 @@ func (u *Update) Decode(msg []byte, as4 bool, ap AddPath) error {
 	if nAttrs == 0 {
 		u.Attrs = u.Attrs[:0]
 	}
-	if u.Announced, err = appendPrefixes(u.Announced, nlri, false, ap.IPv4); err != nil {
+	if u.Announced, err = appendPrefixes(u.Announced, nlri, false, ap.IPv4, ap.AnyPathID); err != nil {
 		return &NLRIError{Family: IPv4Unicast, Err: fmt.Errorf("NLRI: %w", err)}
 	}
 	return nil
@@ -220,7 +225,7 @@ func (u *Update) Decode(msg []byte, as4 bool, ap AddPath) error {
 // appendPrefixes reads RFC 4271 / RFC 4760 prefixes, each preceded by a
 // 4-byte path ID when addPath. Host bits beyond the length are cleared so that
 // equal prefixes compare equal.
-func appendPrefixes(dst []NLRI, b []byte, v6, addPath bool) ([]NLRI, error) {
+func appendPrefixes(dst []NLRI, b []byte, v6, addPath, anyID bool) ([]NLRI, error) {
 	maxBits := 32
 	if v6 {
 		maxBits = 128
@@ -232,6 +237,9 @@ func appendPrefixes(dst []NLRI, b []byte, v6, addPath bool) ([]NLRI, error) {
 				return dst, fmt.Errorf("path ID and length need 5 bytes, %d left: %w", len(b), errShort)
 			}
 			id = binary.BigEndian.Uint32(b)
+			if id >= 1<<24 && !anyID {
+				return dst, fmt.Errorf("implausible path ID %#x: NLRI probably lack path IDs", id)
+			}
 			b = b[4:]
 		}
 		bits := int(b[0])
