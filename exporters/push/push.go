@@ -44,9 +44,13 @@ const DefaultInterval = 15 * time.Second
 // used when Config.URL has no path.
 const ImportPath = "/api/v1/import/prometheus"
 
-// maxTimeout bounds one push, so a slow server is given up on well before
-// the next push on long intervals.
-const maxTimeout = 30 * time.Second
+// One push is given up after the interval, bounded by these: a slow server
+// is abandoned well before the next push on long intervals, and a short
+// interval still leaves a loaded host time to connect.
+const (
+	minTimeout = time.Second
+	maxTimeout = 30 * time.Second
+)
 
 // Config is the push section of the agent's configuration.
 type Config struct {
@@ -184,7 +188,13 @@ func (p *Pusher) Run(ctx context.Context) error {
 	tick := time.NewTicker(p.interval)
 	defer tick.Stop()
 	for {
-		if err := p.Push(ctx); err != nil && ctx.Err() == nil {
+		err := p.Push(ctx)
+		if ctx.Err() != nil {
+			// Checked before select, which picks at random between a due
+			// tick and the end.
+			return nil
+		}
+		if err != nil {
 			p.log.Warn("push failed", "err", err)
 		}
 		select {
@@ -218,7 +228,7 @@ func (p *Pusher) push(ctx context.Context) error {
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("push: compressing: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, min(p.interval, maxTimeout))
+	ctx, cancel := context.WithTimeout(ctx, max(minTimeout, min(p.interval, maxTimeout)))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, &body)
 	if err != nil {
