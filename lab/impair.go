@@ -129,3 +129,67 @@ func (l *Lab) SetLoss(ctx context.Context, a, b string, pct int) error {
 	}
 	return fmt.Errorf("lab: set loss: no link between %s and %s", a, b)
 }
+
+// NFT loads an nftables script (`nft -f -` syntax) in the node: filters,
+// ICMP black holes, TTL rewriting.
+func (n *Node) NFT(ctx context.Context, script string) error {
+	if err := n.live(); err != nil {
+		return err
+	}
+	if _, err := runCmd(ctx, script, "ip", "netns", "exec", n.ns, "nft", "-f", "-"); err != nil {
+		return fmt.Errorf("lab: node %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// BlackholePTB makes the node drop the ICMP Fragmentation Needed and
+// ICMPv6 Packet Too Big messages it sends, the classic PMTU black hole.
+func (n *Node) BlackholePTB(ctx context.Context) error {
+	return n.NFT(ctx, `table inet adl_ptb_blackhole {
+	chain output {
+		type filter hook output priority 0;
+		icmp type destination-unreachable icmp code frag-needed drop
+		icmpv6 type packet-too-big drop
+	}
+}
+`)
+}
+
+// SetLinkUp sets both ends of the link between nodes a and b (the first
+// such link) administratively up or down: a cut that both sides see at once.
+// The kernel drops routes through a link that goes down; bringing it up
+// puts the topology's static routes of both nodes back.
+func (l *Lab) SetLinkUp(ctx context.Context, a, b string, up bool) error {
+	na, nb := l.Node(a), l.Node(b)
+	if na == nil || nb == nil {
+		return fmt.Errorf("lab: set link: unknown node %q or %q", a, b)
+	}
+	state := "down"
+	if up {
+		state = "up"
+	}
+	for _, i := range na.ifaces {
+		if i.Peer != b {
+			continue
+		}
+		if err := ipBatch(ctx, na.ns, "link set "+i.Name+" "+state+"\n"); err != nil {
+			return fmt.Errorf("lab: set link %s-%s %s: %w", a, b, state, err)
+		}
+		if err := ipBatch(ctx, nb.ns, "link set "+i.PeerIface+" "+state+"\n"); err != nil {
+			return fmt.Errorf("lab: set link %s-%s %s: %w", a, b, state, err)
+		}
+		if !up {
+			return nil
+		}
+		for _, n := range []*Node{na, nb} {
+			if len(n.Routes) == 0 {
+				continue
+			}
+			if err := n.replaceRoutes(ctx); err != nil {
+				return fmt.Errorf("lab: set link %s-%s up: node %s: routes: %w", a, b, n.Name, err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("lab: set link: no link between %s and %s", a, b)
+}

@@ -198,7 +198,7 @@ func (l *Lab) build(ctx context.Context, names [][2]string) error {
 		if len(n.Routes) == 0 {
 			continue
 		}
-		if err := ipBatch(ctx, n.ns, n.routeBatch()); err != nil {
+		if err := n.replaceRoutes(ctx); err != nil {
 			return fmt.Errorf("node %s: routes: %w", n.Name, err)
 		}
 	}
@@ -218,6 +218,10 @@ func (n *Node) applySysctls() error {
 		// Addresses are usable at once: no duplicate address detection.
 		{"net.ipv6.conf.all.accept_dad", "0"},
 		{"net.ipv6.conf.default.accept_dad", "0"},
+		// IPv6 addresses survive a link going down, as IPv4 ones do, so
+		// SetLinkUp can cut and restore a link.
+		{"net.ipv6.conf.all.keep_addr_on_down", "1"},
+		{"net.ipv6.conf.default.keep_addr_on_down", "1"},
 	}
 	if n.Forwarding {
 		set = append(set, [2]string{"net.ipv4.ip_forward", "1"}, [2]string{"net.ipv6.conf.all.forwarding", "1"})
@@ -256,7 +260,18 @@ func (n *Node) linkBatch() string {
 	return b.String()
 }
 
-func (n *Node) routeBatch() string {
+// replaceRoutes installs the node's static routes, retrying while the
+// kernel has not yet seen carrier on a fresh or re-enabled veth (gateways
+// on it are unreachable until then, notably for IPv6).
+func (n *Node) replaceRoutes(ctx context.Context) error {
+	return WaitFor(ctx, 5*time.Second, 20*time.Millisecond, func() (bool, error) {
+		err := ipBatch(ctx, n.ns, n.routeBatch("replace"))
+		return err == nil, err
+	})
+}
+
+// routeBatch lists the node's static routes for ip -batch, verb being add or replace.
+func (n *Node) routeBatch(verb string) string {
 	var b strings.Builder
 	for _, r := range n.Routes {
 		to := r.To
@@ -267,7 +282,7 @@ func (n *Node) routeBatch() string {
 				to = "::/0"
 			}
 		}
-		fmt.Fprintf(&b, "route add %s", to)
+		fmt.Fprintf(&b, "route %s %s", verb, to)
 		if r.Via != "" {
 			fmt.Fprintf(&b, " via %s", r.Via)
 		}

@@ -230,6 +230,49 @@ func TestChainKernelICMP(t *testing.T) {
 	}
 }
 
+func TestPTBBlackholeAndLinkDown(t *testing.T) {
+	needRoot(t)
+	l := up(t, loadChain(t))
+	client := l.Node("client")
+	if err := l.Node("r1").BlackholePTB(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []string{"203.0.113.2", "2001:db8:2::2"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		r, err := probeUDP(ctx, client, netip.MustParseAddr(dst), 64, 1500)
+		cancel()
+		if err == nil {
+			t.Errorf("%s: PTB black hole on r1, yet the client got %+v", dst, r)
+		}
+		// Small packets still pass: only the ICMP is lost, not the path.
+		ctx, cancel = context.WithTimeout(t.Context(), 2*time.Second)
+		if _, err := client.Ping(ctx, netip.MustParseAddr(dst)); err != nil {
+			t.Errorf("ping %s through the black hole: %v", dst, err)
+		}
+		cancel()
+	}
+
+	if err := l.SetLinkUp(t.Context(), "r2", "r1", false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	_, err := client.Ping(ctx, netip.MustParseAddr("203.0.113.2"))
+	cancel()
+	if err == nil {
+		t.Error("ping across a link set down got a reply")
+	}
+	if err := l.SetLinkUp(t.Context(), "r1", "r2", true); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	for _, dst := range []string{"203.0.113.2", "2001:db8:2::2"} {
+		if _, err := client.Ping(ctx, netip.MustParseAddr(dst)); err != nil {
+			t.Errorf("ping %s after the link came back: %v", dst, err)
+		}
+	}
+}
+
 func TestLoss(t *testing.T) {
 	needRoot(t)
 	l := up(t, &Topology{
