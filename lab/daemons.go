@@ -64,8 +64,10 @@ func frrBgpd() (string, error) {
 }
 
 // StartFRR runs FRR's bgpd in the node with conf as bgpd.conf:
-// `bgpd -M bmp -Z -f DIR/bgpd.conf -i DIR/bgpd.pid --vty_socket DIR -u frr -g frr`,
-// DIR being a folder of its own owned by frr. It returns once vtysh answers.
+// `bgpd -M bmp -Z -f DIR/bgpd.conf -i DIR/bgpd.pid --vty_socket DIR -u frr -g frr --log stdout`,
+// DIR being a folder of its own owned by frr (the only place bgpd, running
+// as frr, may write). Its log is the process log (Process().LogPath()).
+// It returns once vtysh answers.
 func (n *Node) StartFRR(ctx context.Context, conf string) (*FRR, error) {
 	if err := n.live(); err != nil {
 		return nil, err
@@ -97,7 +99,7 @@ func (n *Node) StartFRR(ctx context.Context, conf string) (*FRR, error) {
 		return fail(err)
 	}
 	p, err := n.Start(ctx, "bgpd", []string{bgpd, "-M", "bmp", "-Z", "-f", cfg, "-i", filepath.Join(dir, "bgpd.pid"),
-		"--vty_socket", dir, "-u", "frr", "-g", "frr"}, StartOptions{Dir: dir})
+		"--vty_socket", dir, "-u", "frr", "-g", "frr", "--log", "stdout"}, StartOptions{Dir: dir})
 	if err != nil {
 		return nil, err
 	}

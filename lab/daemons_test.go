@@ -152,3 +152,32 @@ func TestStartGoBGPdBadConfigFailsWithLog(t *testing.T) {
 		t.Errorf("error does not say the daemon exited, with its log: %v", err)
 	}
 }
+
+func TestFRRLogsToProcessLog(t *testing.T) {
+	needRoot(t)
+	needBinaries(t, "bgpd", "vtysh")
+	l := up(t, twoNodes())
+	ctx, cancel := context.WithTimeout(t.Context(), 9*time.Second)
+	defer cancel()
+	frr, err := l.Node("a").StartFRR(ctx, "router bgp 65001\n bgp router-id 198.51.100.1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A neighbor added over vtysh must reach bgpd's running config and log.
+	if out, err := frr.Vtysh(ctx, "configure terminal", "router bgp 65001", "neighbor 198.51.100.2 remote-as 65002", "end"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	out, err := frr.Vtysh(ctx, "show running-config")
+	if err != nil || !strings.Contains(string(out), "neighbor 198.51.100.2 remote-as 65002") {
+		t.Errorf("running config lacks the neighbor: %v\n%s", err, out)
+	}
+	if _, err := frr.Vtysh(ctx, "show bgp no-such-thing"); err == nil {
+		t.Error("vtysh error not reported")
+	}
+	err = WaitFor(ctx, 5*time.Second, 50*time.Millisecond, func() (bool, error) {
+		return strings.Contains(frr.Process().LogTail(), "starting"), fmt.Errorf("bgpd log: %q", frr.Process().LogTail())
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
