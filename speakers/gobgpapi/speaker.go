@@ -76,10 +76,11 @@ type Speaker struct {
 // Dial connects to gobgpd and reads its AS number (needed to prepend). A nil
 // dial uses TCP; a nil log discards logs.
 func Dial(ctx context.Context, cfg Config, dial Dialer, log *slog.Logger) (*Speaker, error) {
-	var probs yamlconf.Problems
-	cfg.Check(&probs, "")
-	if probs.Len() > 0 {
-		return nil, fmt.Errorf("gobgpapi speaker: invalid configuration (address %q)", cfg.Address.String())
+	if !cfg.Address.IsValid() || cfg.Address.Port() == 0 {
+		return nil, errors.New("gobgpapi speaker: address of gobgpd's gRPC API is required, like 127.0.0.1:50051")
+	}
+	if cfg.NextHop.IsValid() && !cfg.NextHop.Is4() || cfg.NextHop6.IsValid() && !cfg.NextHop6.Is6() {
+		return nil, errors.New("gobgpapi speaker: next_hop must be IPv4 and next_hop6 IPv6")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
