@@ -2,6 +2,7 @@ package bmp_test
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -39,3 +40,5 @@ func testLogWriter() io.Writer {
 	}
 	return io.Discard
 }
+
+func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(testLogWriter(), nil)) }
