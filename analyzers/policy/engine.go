@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -567,13 +568,16 @@ func (e *Engine) count(d Decision) {
 	if e.o.Metrics == nil {
 		return
 	}
-	name := fmt.Sprintf(`anydiag_policy_decisions_total{action=%q,outcome=%q}`, d.Action, d.Outcome)
+	name := fmt.Sprintf(`anydiag_policy_decisions_total{prefix=%q,action=%q,outcome=%q}`, d.Prefix, d.Action, d.Outcome)
 	c, ok := e.decisions[name]
 	if !ok {
 		c = e.o.Metrics.GetOrCreateCounter(name)
 		e.decisions[name] = c
 	}
 	c.Inc()
+	if d.Guard == GuardFleet {
+		e.o.Metrics.GetOrCreateCounter(fmt.Sprintf(`anydiag_policy_fleet_guard_refusals_total{prefix=%q}`, d.Prefix)).Inc()
+	}
 }
 
 func (e *Engine) register(s *metrics.Set) {
@@ -591,9 +595,13 @@ func (e *Engine) register(s *metrics.Set) {
 		s.GetOrCreateGauge(fmt.Sprintf(`anydiag_policy_degraded{prefix=%q}`, p), get(func(ps *prefixState) float64 {
 			return b2f(ps.announced && ps.attrs.Degraded())
 		}))
-		s.GetOrCreateGauge(fmt.Sprintf(`anydiag_policy_penalty{prefix=%q}`, p), get(func(ps *prefixState) float64 {
+		s.GetOrCreateGauge(fmt.Sprintf(`anydiag_policy_dampening_penalty{prefix=%q}`, p), get(func(ps *prefixState) float64 {
 			return ps.penalty.decayed(e.o.Now(), e.damp.HalfLife)
 		}))
+		if e.damp.Suppress > 0 {
+			s.GetOrCreateGauge(fmt.Sprintf(`anydiag_policy_dampening_suppress_threshold{prefix=%q}`, p), nil).Set(e.damp.Suppress)
+		}
+		s.GetOrCreateCounter(fmt.Sprintf(`anydiag_policy_fleet_guard_refusals_total{prefix=%q}`, p))
 	}
 }
 
@@ -899,4 +907,14 @@ func (e *Engine) SetInput(in Input) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.input = in
+}
+
+func init() {
+	d := prometheus.Describe
+	d("anydiag_policy_decisions_total", prometheus.Counter, "Policy decisions by prefix, action (announce, withdraw, degrade) and outcome (applied, refused, dry_run, failed).")
+	d("anydiag_policy_fleet_guard_refusals_total", prometheus.Counter, "Withdrawals refused by the fleet guard, by prefix.")
+	d("anydiag_policy_announced", prometheus.Gauge, "1 if the node announces the prefix, 0 if it is withdrawn.")
+	d("anydiag_policy_degraded", prometheus.Gauge, "1 if the prefix is announced degraded (MED, prepend or graceful-shutdown community).")
+	d("anydiag_policy_dampening_penalty", prometheus.Gauge, "The node's own RFC 2439 penalty for the prefix, decayed to now.")
+	d("anydiag_policy_dampening_suppress_threshold", prometheus.Gauge, "The upstream suppress threshold the self-dampening keeps the penalty below.")
 }

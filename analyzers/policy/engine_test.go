@@ -385,8 +385,9 @@ func TestDrainFileDryRunAndAudit(t *testing.T) {
 	var b strings.Builder
 	h.set.WritePrometheus(&b)
 	for _, want := range []string{
-		`anydiag_policy_decisions_total{action="withdraw",outcome="applied"} 2`,
-		`anydiag_policy_decisions_total{action="announce",outcome="applied"} 4`,
+		`anydiag_policy_decisions_total{prefix="192.0.2.1/32",action="withdraw",outcome="applied"} 1`,
+		`anydiag_policy_decisions_total{prefix="192.0.2.2/32",action="withdraw",outcome="applied"} 1`,
+		`anydiag_policy_decisions_total{prefix="192.0.2.1/32",action="announce",outcome="applied"} 2`,
 		`anydiag_policy_announced{prefix="192.0.2.1/32"} 1`,
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 	"log/slog"
 	"sort"
 	"sync"
@@ -206,4 +207,10 @@ func (r *Runner) Statuses() map[string]Status {
 		out[s.Check] = s.Status
 	}
 	return out
+}
+
+func init() {
+	prometheus.Describe("anydiag_health_check_up", prometheus.Gauge, "Health check status: 1 up, 0 down, -1 unknown (before rise or fall consecutive results).")
+	prometheus.Describe("anydiag_health_check_latency_seconds", prometheus.Gauge, "Latency of the health check's last probe, in seconds.")
+	prometheus.Describe("anydiag_health_probes_total", prometheus.Counter, "Health check probes by result (ok or fail).")
 }

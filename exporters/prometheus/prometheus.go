@@ -76,7 +76,16 @@ func familyOf(name string) (string, family, bool) {
 // VictoriaMetrics/metrics guarantees by sorting each set by name; families
 // split across sets are merged by Write.
 func Write(w io.Writer, process bool, sets ...*metrics.Set) error {
+	return WriteWith(w, process, nil, sets...)
+}
+
+// WriteWith is Write plus extra, a writer of text-format samples (with or
+// without its own HELP and TYPE lines), such as the BMP station's.
+func WriteWith(w io.Writer, process bool, extra func(io.Writer), sets ...*metrics.Set) error {
 	var raw bytes.Buffer
+	if extra != nil {
+		extra(&raw)
+	}
 	for _, s := range sets {
 		s.WritePrometheus(&raw)
 	}
@@ -89,6 +98,22 @@ func Write(w io.Writer, process bool, sets ...*metrics.Set) error {
 // annotate groups raw sample lines by family and writes HELP/TYPE first.
 func annotate(w io.Writer, raw []byte) error {
 	lines := strings.Split(string(raw), "\n")
+	// Writers that emit their own metadata (the BMP station's) keep it when
+	// the family is not described here.
+	rawMeta := map[string]family{}
+	for _, line := range lines {
+		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
+			name, help, _ := strings.Cut(rest, " ")
+			f := rawMeta[name]
+			f.help = help
+			rawMeta[name] = f
+		} else if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, typ, _ := strings.Cut(rest, " ")
+			f := rawMeta[name]
+			f.typ = Type(typ)
+			rawMeta[name] = f
+		}
+	}
 	// Runtime histograms and summaries are not described; recognise them by
 	// their le and quantile labels so their _sum and _count join them.
 	shaped := map[string]Type{}
@@ -110,7 +135,11 @@ func annotate(w io.Writer, raw []byte) error {
 		name := sampleName(line)
 		fam, f, ok := familyOf(name)
 		if !ok {
-			fam, f.typ = runtimeFamily(name, shaped)
+			if m, ok := rawMetaFamily(name, rawMeta); ok {
+				fam, f = m, rawMeta[m]
+			} else {
+				fam, f.typ = runtimeFamily(name, shaped)
+			}
 			// VictoriaMetrics/metrics names a few runtime gauges *_count
 			// (go_cpu_count, go_cgo_calls_count), which promtool's lint
 			// rejects for anything but histograms and summaries; they say
@@ -130,6 +159,8 @@ func annotate(w io.Writer, raw []byte) error {
 	for _, fam := range order {
 		if _, f, ok := familyOf(fam); ok {
 			fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", fam, escapeHelp(f.help), fam, f.typ)
+		} else if m, ok := rawMeta[fam]; ok && m.help != "" && m.typ != "" {
+			fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", fam, m.help, fam, m.typ)
 		} else if isProcessMetric(fam) {
 			fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", fam, processHelp(fam), fam, types[fam])
 		}
@@ -139,6 +170,22 @@ func annotate(w io.Writer, raw []byte) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// rawMetaFamily finds the family of a sample among raw metadata, allowing
+// for histogram and summary suffixes.
+func rawMetaFamily(name string, meta map[string]family) (string, bool) {
+	if _, ok := meta[name]; ok {
+		return name, true
+	}
+	for _, suf := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suf); ok {
+			if f, ok := meta[base]; ok && (f.typ == Histogram || f.typ == Summary) {
+				return base, true
+			}
+		}
+	}
+	return "", false
 }
 
 func sampleName(line string) string {

@@ -5,10 +5,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -270,7 +272,26 @@ func (a *Agent) status() Status {
 
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", prometheus.Handler(true, a.metricSets))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		a.mu.Lock()
+		var extra []func(io.Writer)
+		if a.comps != nil {
+			extra = a.comps.extra
+		}
+		a.mu.Unlock()
+		var buf bytes.Buffer
+		err := prometheus.WriteWith(&buf, true, func(w io.Writer) {
+			for _, f := range extra {
+				f(w)
+			}
+		}, a.metricSets()...)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Write(buf.Bytes())
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"sync"
 
@@ -16,6 +17,7 @@ import (
 type components struct {
 	tasks      []Task
 	sets       []*setHolder
+	extra      []func(io.Writer)
 	handler    http.Handler
 	onFindings func([]finding.Finding)
 	status     func() any
@@ -28,6 +30,10 @@ func startComponents(ctx context.Context, a *Agent, cfg *config.Config) (*compon
 	mux := http.NewServeMux()
 	c.handler = mux
 	c.tasks = append(c.tasks, hostTasks(a, cfg, c)...)
+	if err := startBMP(ctx, a, cfg, c, mux); err != nil {
+		c.stop(context.Background())
+		return nil, err
+	}
 	if err := startPolicy(ctx, a, cfg, c, mux); err != nil {
 		c.stop(context.Background())
 		return nil, err

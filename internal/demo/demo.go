@@ -169,16 +169,15 @@ func (r *run) startCollector(ctx context.Context) error {
 
 const frrTemplate = `frr defaults datacenter
 hostname %[1]s
-log file %[2]s/bgpd.log
-router bgp %[3]d
- bgp router-id %[4]s
+router bgp %[2]d
+ bgp router-id %[3]s
  no bgp ebgp-requires-policy
  no bgp network import-check
  timers bgp 1 3
-%[5]s address-family ipv4 unicast
-%[6]s exit-address-family
+%[4]s address-family ipv4 unicast
+%[5]s exit-address-family
  bmp targets collector
-  bmp connect %[7]s port 11019 min-retry 100 max-retry 500
+  bmp connect %[6]s port 11019 min-retry 100 max-retry 500
   bmp monitor ipv4 unicast pre-policy
   bmp monitor ipv4 unicast post-policy
  exit
@@ -205,7 +204,7 @@ func (r *run) startUpstreams(ctx context.Context) error {
 			fmt.Fprintf(&af, "  neighbor %s activate\n  neighbor %s soft-reconfiguration inbound\n", n.addr, n.addr)
 		}
 		node := r.lab.Node(u.name)
-		conf := fmt.Sprintf(frrTemplate, u.name, r.lab.TempDir(), u.asn, u.id, nbs.String(), af.String(), u.bmp)
+		conf := fmt.Sprintf(frrTemplate, u.name, u.asn, u.id, nbs.String(), af.String(), u.bmp)
 		f, err := node.StartFRR(ctx, conf)
 		if err != nil {
 			return err

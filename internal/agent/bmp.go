@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/anydiag/anydiag/analyzers/flap"
+	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/internal/config"
+	"github.com/anydiag/anydiag/internal/finding"
+)
+
+// startBMP runs a BMP station in the agent, with a flap tracker fed from its
+// events, and mounts the station's API and /api/v1/flaps.
+func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *components, mux *http.ServeMux) error {
+	b := cfg.Collectors.BMP
+	if !b.Enabled {
+		return nil
+	}
+	sc := bmp.Config{Logger: a.log.With("component", "bmp"), Clock: a.now}
+	for _, d := range b.Dial {
+		sc.Dial = append(sc.Dial, d.String())
+	}
+	st, err := bmp.New(sc)
+	if err != nil {
+		return fmt.Errorf("agent: bmp: %w", err)
+	}
+	var ln net.Listener
+	if b.Listen != nil {
+		if ln, err = net.Listen("tcp", b.Listen.String()); err != nil {
+			return fmt.Errorf("agent: bmp: listen on collectors.bmp.listen: %w", err)
+		}
+	}
+	own := make([]netip.Prefix, 0, len(cfg.Anycast.Prefixes))
+	for _, p := range cfg.Anycast.Prefixes {
+		own = append(own, p.Prefix)
+	}
+	flaps, err := flap.NewSetFromConfig(flap.Config{OwnPrefixes: own})
+	if err != nil {
+		return fmt.Errorf("agent: flap: %w", err)
+	}
+	events, unsubscribe := st.Subscribe(4096)
+
+	bctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		var err error
+		if ln != nil {
+			err = st.Serve(bctx, ln)
+		} else {
+			err = st.Run(bctx)
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("bmp station stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		flap.Feed(bctx, events, flaps, flap.FeedOptions{})
+	}()
+	c.stops = append(c.stops, func(context.Context) {
+		stop()
+		unsubscribe()
+		wg.Wait()
+	})
+	mux.Handle("/api/v1/bmp/", st.Handler())
+	mux.Handle("GET /api/v1/flaps", &flap.Handler{Set: flaps, Now: a.now, Own: own})
+	c.extra = append(c.extra, st.WriteMetrics)
+	c.tasks = append(c.tasks, Task{Name: "flaps", Interval: time.Second, Timeout: 5 * time.Second,
+		Run: func(context.Context) ([]finding.Finding, error) {
+			now := a.now()
+			var fs []finding.Finding
+			for _, t := range flaps.Trackers() {
+				fs = append(fs, t.Findings(now, own)...)
+			}
+			return fs, nil
+		}})
+	return nil
+}
