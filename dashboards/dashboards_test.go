@@ -38,18 +38,6 @@ var pending = map[string]string{
 	"anydiag_bmp_routers_connected": "bmp: written by bmp/metrics.go without prometheus.Describe, so Described() misses it",
 	"anydiag_bmp_routes":            "bmp: written by bmp/metrics.go without prometheus.Describe, so Described() misses it",
 	"anydiag_bmp_messages_total":    "bmp: written by bmp/metrics.go without prometheus.Describe, so Described() misses it",
-
-	"anydiag_policy_announced":                    "analyzers/policy: gauge{prefix} 1 announced, 0 withdrawn (present for every configured prefix)",
-	"anydiag_policy_decisions_total":              "analyzers/policy: counter{prefix,action} decisions taken (announce, withdraw, degrade)",
-	"anydiag_policy_dampening_penalty":            "analyzers/policy: gauge{prefix} own RFC 2439 penalty, decayed to now",
-	"anydiag_policy_dampening_suppress_threshold": "analyzers/policy: gauge{prefix} the upstream suppress threshold the penalty is held below",
-	"anydiag_policy_fleet_guard_refusals_total":   "analyzers/policy: counter{prefix} withdrawals refused by the fleet guard",
-
-	"anydiag_flap_penalty": "analyzers/flap (wired by the agent): gauge{router,peer,prefix} figure of merit seen over BMP",
-
-	"anydiag_health_check_up":              "collectors/health: exported, needs prometheus.Describe (gauge{check,type} 1 up, 0 down, -1 unknown)",
-	"anydiag_health_check_latency_seconds": "collectors/health: exported, needs prometheus.Describe (gauge{check})",
-	"anydiag_health_probes_total":          "collectors/health: exported, needs prometheus.Describe (counter{check,result})",
 }
 
 // builtin are series Prometheus makes itself.

@@ -248,6 +248,21 @@ func (a *Agent) metricSets() []*metrics.Set {
 	return sets
 }
 
+// writeMetrics writes everything /metrics serves, for scrapes and pushes.
+func (a *Agent) writeMetrics(w io.Writer) error {
+	a.mu.Lock()
+	var extra []func(io.Writer)
+	if a.comps != nil {
+		extra = a.comps.extra
+	}
+	a.mu.Unlock()
+	return prometheus.WriteWith(w, true, func(w io.Writer) {
+		for _, f := range extra {
+			f(w)
+		}
+	}, a.metricSets()...)
+}
+
 // Status is /api/v1/status.
 type Status struct {
 	Node       config.Node  `json:"node"`
@@ -273,19 +288,8 @@ func (a *Agent) status() Status {
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		a.mu.Lock()
-		var extra []func(io.Writer)
-		if a.comps != nil {
-			extra = a.comps.extra
-		}
-		a.mu.Unlock()
 		var buf bytes.Buffer
-		err := prometheus.WriteWith(&buf, true, func(w io.Writer) {
-			for _, f := range extra {
-				f(w)
-			}
-		}, a.metricSets()...)
-		if err != nil {
+		if err := a.writeMetrics(&buf); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 	"net"
 	"net/http"
 	"net/netip"
@@ -74,14 +76,26 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *components, 
 	mux.Handle("/api/v1/bmp/", st.Handler())
 	mux.Handle("GET /api/v1/flaps", &flap.Handler{Set: flaps, Now: a.now, Own: own})
 	c.extra = append(c.extra, st.WriteMetrics)
+	penalties := c.newSet()
 	c.tasks = append(c.tasks, Task{Name: "flaps", Interval: time.Second, Timeout: 5 * time.Second,
 		Run: func(context.Context) ([]finding.Finding, error) {
 			now := a.now()
 			var fs []finding.Finding
+			set := metrics.NewSet()
 			for _, t := range flaps.Trackers() {
 				fs = append(fs, t.Findings(now, own)...)
+				for _, s := range t.Snapshot(now) {
+					set.GetOrCreateGauge(fmt.Sprintf(`anydiag_flap_penalty{profile=%q,router=%q,peer=%q,prefix=%q}`,
+						t.Profile().Name, s.Router, s.Peer, s.Prefix), nil).Set(s.Penalty)
+				}
 			}
+			penalties.replace(set)
 			return fs, nil
 		}})
 	return nil
+}
+
+func init() {
+	prometheus.Describe("anydiag_flap_penalty", prometheus.Gauge,
+		"RFC 2439 figure of merit of a route seen over BMP, by dampening profile, router, peer and prefix, decayed to now.")
 }

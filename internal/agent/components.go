@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/exporters/push"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
 )
@@ -31,6 +33,10 @@ func startComponents(ctx context.Context, a *Agent, cfg *config.Config) (*compon
 	c.handler = mux
 	c.tasks = append(c.tasks, hostTasks(a, cfg, c)...)
 	if err := startBMP(ctx, a, cfg, c, mux); err != nil {
+		c.stop(context.Background())
+		return nil, err
+	}
+	if err := startPush(ctx, a, cfg, c); err != nil {
 		c.stop(context.Background())
 		return nil, err
 	}
@@ -88,4 +94,31 @@ func (h *setHolder) current() *metrics.Set {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.set
+}
+
+// startPush pushes the agent's metrics to VictoriaMetrics, labelled with
+// the node's name and site unless the configuration sets them.
+func startPush(ctx context.Context, a *Agent, cfg *config.Config, c *components) error {
+	pc := cfg.Exporters.Push
+	if pc == nil {
+		return nil
+	}
+	conf := *pc
+	conf.ExtraLabels = map[string]string{"node": cfg.Node.Name}
+	if cfg.Node.Site != "" {
+		conf.ExtraLabels["site"] = cfg.Node.Site
+	}
+	for k, v := range pc.ExtraLabels {
+		conf.ExtraLabels[k] = v
+	}
+	p, err := push.New(conf, a.writeMetrics, a.now)
+	if err != nil {
+		return fmt.Errorf("agent: exporters.push: %w", err)
+	}
+	c.sets = append(c.sets, &setHolder{set: p.Metrics()})
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(pctx) }()
+	c.stops = append(c.stops, func(context.Context) { stop(); <-done })
+	return nil
 }

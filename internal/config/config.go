@@ -9,13 +9,13 @@ package config
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/collectors/host"
 	"github.com/anydiag/anydiag/exporters/alertmanager"
+	"github.com/anydiag/anydiag/exporters/push"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/anydiag/anydiag/speakers/gobgp"
 )
@@ -128,16 +128,10 @@ type Exporters struct {
 	// Listen serves /metrics, /healthz, /api/v1/... (default 127.0.0.1:9178).
 	Listen *yamlconf.AddrPort `yaml:"listen" json:"listen,omitempty"`
 	// TokenFile holds the bearer token of the control API and the webhook.
-	TokenFile string `yaml:"token_file" json:"token_file,omitempty"`
-	Push      *Push  `yaml:"push" json:"push,omitempty"`
+	TokenFile string       `yaml:"token_file" json:"token_file,omitempty"`
+	Push      *push.Config `yaml:"push" json:"push,omitempty"`
 	// Alertmanager enables the webhook receiver POST /api/v1/alertmanager.
 	Alertmanager *alertmanager.Config `yaml:"alertmanager" json:"alertmanager,omitempty"`
-}
-
-// Push sends metrics to VictoriaMetrics' import endpoint.
-type Push struct {
-	URL      string            `yaml:"url" json:"url"`
-	Interval yamlconf.Duration `yaml:"interval" json:"interval"`
 }
 
 // DefaultListen is where the agent serves when exporters.listen is not set.
@@ -263,8 +257,8 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 	if am := c.Exporters.Alertmanager; am != nil {
 		am.Check(p, "exporters.alertmanager")
 	}
-	if ps := c.Exporters.Push; ps != nil && !strings.HasPrefix(ps.URL, "http://") && !strings.HasPrefix(ps.URL, "https://") {
-		p.Add("exporters.push.url", "%q is not an http(s) URL", ps.URL)
+	if ps := c.Exporters.Push; ps != nil {
+		ps.Check(p, "exporters.push")
 	}
 }
 
