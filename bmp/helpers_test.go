@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -42,3 +43,5 @@ func testLogWriter() io.Writer {
 }
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(testLogWriter(), nil)) }
+
+func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
