@@ -117,10 +117,14 @@ func newBMPRecordCmd() *cobra.Command {
 
 func newBMPReplayCmd() *cobra.Command {
 	var to string
+	var hold bool
 	c := &cobra.Command{
-		Use:     "replay FILE",
-		Short:   "Send a recorded BMP stream to a station, as a router would",
-		Example: `  anydiag bmp replay /tmp/feed.bmp --to 127.0.0.1:11019`,
+		Use:   "replay FILE",
+		Short: "Send a recorded BMP stream to a station, as a router would",
+		Long: `Send a recorded BMP stream to a station, as a router would. A station flushes a
+router's routes when its session ends, so --hold keeps the session open after
+the stream until Ctrl-C, to look at the result with 'anydiag bgp'.`,
+		Example: `  anydiag bmp replay /tmp/feed.bmp --to 127.0.0.1:11019 --hold`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
@@ -146,12 +150,18 @@ func newBMPReplayCmd() *cobra.Command {
 				Messages int64   `json:"messages"`
 				Seconds  float64 `json:"seconds"`
 			}{n, time.Since(start).Seconds()}
-			return emit(cmd, res, func(w io.Writer) error {
+			err = emit(cmd, res, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "sent %d messages in %.3fs\n", res.Messages, res.Seconds)
 				return err
 			})
+			if err == nil && hold {
+				slog.Info("bmp replay: holding the session open until interrupted")
+				<-cmd.Context().Done()
+			}
+			return err
 		},
 	}
 	c.Flags().StringVar(&to, "to", "", "station address (ADDR:PORT)")
+	c.Flags().BoolVar(&hold, "hold", false, "keep the session open after the stream until interrupted")
 	return c
 }
