@@ -2,6 +2,7 @@ package bmp
 
 import (
 	"fmt"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 	"io"
 	"sort"
 	"strings"
@@ -15,7 +16,7 @@ import (
 func (s *Station) WriteMetrics(w io.Writer) {
 	routers := s.routerList()
 
-	family(w, "anydiag_bmp_routers_connected", "gauge", "BMP router sessions currently open.")
+	family(w, "anydiag_bmp_routers_connected")
 	n := 0
 	for _, r := range routers {
 		if r.connected.Load() {
@@ -24,7 +25,7 @@ func (s *Station) WriteMetrics(w io.Writer) {
 	}
 	fmt.Fprintf(w, "anydiag_bmp_routers_connected %d\n", n)
 
-	family(w, "anydiag_bmp_messages_total", "counter", "BMP messages received, by router and message type, since the router's session began.")
+	family(w, "anydiag_bmp_messages_total")
 	for _, r := range routers {
 		for t := range r.msgs {
 			name := "unknown"
@@ -36,27 +37,29 @@ func (s *Station) WriteMetrics(w io.Writer) {
 	}
 
 	perRouter := []struct {
-		name, help string
-		get        func(*router) uint64
+		name string
+		get  func(*router) uint64
 	}{
-		{"anydiag_bmp_addpath_missing_total", "Route monitoring messages whose NLRI lacked the ADD-PATH path IDs the Peer Up capabilities imply (GoBGP v3 post-policy and Loc-RIB do this); parsed without them.", func(r *router) uint64 { return r.addPathMissing.Load() }},
-		{"anydiag_bmp_addpath_unexpected_total", "Route monitoring messages whose NLRI carried path IDs the Peer Up capabilities did not announce; parsed with them.", func(r *router) uint64 { return r.addPathExtra.Load() }},
-		{"anydiag_bmp_malformed_updates_total", "UPDATEs whose attributes were malformed or missing, whose NLRI were treated as withdrawn (RFC 7606).", func(r *router) uint64 { return r.malformed.Load() }},
-		{"anydiag_bmp_skipped_families_total", "MP_REACH/MP_UNREACH attributes of address families the station does not keep (only IPv4 and IPv6 unicast are kept).", func(r *router) uint64 { return r.otherFamilies.Load() }},
-		{"anydiag_bmp_mirrored_messages_total", "BGP messages received in Route Mirroring messages (counted, not applied).", func(r *router) uint64 { return r.mirrored.Load() }},
+		{"anydiag_bmp_addpath_missing_total", func(r *router) uint64 { return r.addPathMissing.Load() }},
+		{"anydiag_bmp_addpath_unexpected_total", func(r *router) uint64 { return r.addPathExtra.Load() }},
+		{"anydiag_bmp_malformed_updates_total", func(r *router) uint64 { return r.malformed.Load() }},
+		{"anydiag_bmp_skipped_families_total", func(r *router) uint64 { return r.otherFamilies.Load() }},
+		{"anydiag_bmp_mirrored_messages_total", func(r *router) uint64 { return r.mirrored.Load() }},
 	}
 	for _, m := range perRouter {
-		family(w, m.name, "counter", m.help)
+		family(w, m.name)
 		for _, r := range routers {
 			fmt.Fprintf(w, "%s{router=%s} %d\n", m.name, q(r.addr), m.get(r))
 		}
 	}
 
-	family(w, "anydiag_bmp_routes", "gauge", "Routes currently held, by router, monitored peer and table.")
-	var statLines []string
+	family(w, "anydiag_bmp_routes")
+	var statLines, upLines []string
 	for _, r := range routers {
 		r.mu.RLock()
 		for _, p := range r.sortedPeers() {
+			upLines = append(upLines, fmt.Sprintf("anydiag_bmp_peer_up{router=%s,peer=%s,peer_as=\"%d\"} %d\n",
+				q(r.addr), q(p.key.addr.String()), p.as, b2i(p.up)))
 			for t, tb := range p.tables {
 				if tb != nil {
 					fmt.Fprintf(w, "anydiag_bmp_routes{router=%s,peer=%s,table=%s} %d\n", q(r.addr), q(p.key.addr.String()), q(wire.Table(t).String()), tb.len())
@@ -73,13 +76,17 @@ func (s *Station) WriteMetrics(w io.Writer) {
 		}
 		r.mu.RUnlock()
 	}
-	family(w, "anydiag_bmp_peer_statistic", "gauge", "Last value of each RFC 7854/8671 statistic a router reported for a peer (counters and gauges alike, as the router sent them).")
+	family(w, "anydiag_bmp_peer_up")
+	for _, l := range upLines {
+		io.WriteString(w, l)
+	}
+	family(w, "anydiag_bmp_peer_statistic")
 	sort.Strings(statLines)
 	for _, l := range statLines {
 		io.WriteString(w, l)
 	}
 
-	family(w, "anydiag_bmp_sessions_closed_total", "counter", "Router sessions closed, by reason: eof, termination, replaced, shutdown, read_error, bad_message, or a framing error (short_length, bad_version, too_large, truncated).")
+	family(w, "anydiag_bmp_sessions_closed_total")
 	s.closedMu.Lock()
 	reasons := make([]string, 0, len(s.closed))
 	for k := range s.closed {
@@ -91,18 +98,54 @@ func (s *Station) WriteMetrics(w io.Writer) {
 	}
 	s.closedMu.Unlock()
 
-	family(w, "anydiag_bmp_events_dropped_total", "counter", "Events not delivered because a subscriber's buffer was full.")
+	family(w, "anydiag_bmp_events_dropped_total")
 	fmt.Fprintf(w, "anydiag_bmp_events_dropped_total %d\n", s.hub.dropped.Load())
 
 	sets, bytes := s.intern.stats()
-	family(w, "anydiag_bmp_attribute_sets", "gauge", "Distinct path attribute sets interned, shared by all routes that carry them.")
+	family(w, "anydiag_bmp_attribute_sets")
 	fmt.Fprintf(w, "anydiag_bmp_attribute_sets %d\n", sets)
-	family(w, "anydiag_bmp_attribute_set_bytes", "gauge", "Bytes held by the interned attribute sets.")
+	family(w, "anydiag_bmp_attribute_set_bytes")
 	fmt.Fprintf(w, "anydiag_bmp_attribute_set_bytes %d\n", bytes)
 }
 
-func family(w io.Writer, name, typ, help string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+func family(w io.Writer, name string) {
+	f := metricFamilies[name]
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, f.help, name, f.typ)
+}
+
+// metricFamilies are the station's metric families, described once here so
+// that the exporter registry (and the dashboards' tests) know them.
+var metricFamilies = map[string]struct {
+	typ  prometheus.Type
+	help string
+}{
+	"anydiag_bmp_peer_up":                  {prometheus.Gauge, "1 if the monitored BGP session is up (Peer Up seen), 0 after a Peer Down, by router, peer and peer AS."},
+	"anydiag_bmp_routers_connected":        {prometheus.Gauge, "BMP router sessions currently open."},
+	"anydiag_bmp_messages_total":           {prometheus.Counter, "BMP messages received, by router and message type, since the router's session began."},
+	"anydiag_bmp_routes":                   {prometheus.Gauge, "Routes currently held, by router, monitored peer and table."},
+	"anydiag_bmp_peer_statistic":           {prometheus.Gauge, "Last value of each RFC 7854/8671 statistic a router reported for a peer (counters and gauges alike, as the router sent them)."},
+	"anydiag_bmp_sessions_closed_total":    {prometheus.Counter, "Router sessions closed, by reason: eof, termination, replaced, shutdown, read_error, bad_message, or a framing error (short_length, bad_version, too_large, truncated)."},
+	"anydiag_bmp_events_dropped_total":     {prometheus.Counter, "Events not delivered because a subscriber's buffer was full."},
+	"anydiag_bmp_attribute_sets":           {prometheus.Gauge, "Distinct path attribute sets interned, shared by all routes that carry them."},
+	"anydiag_bmp_attribute_set_bytes":      {prometheus.Gauge, "Bytes held by the interned attribute sets."},
+	"anydiag_bmp_addpath_missing_total":    {prometheus.Counter, "Route monitoring messages whose NLRI lacked the ADD-PATH path IDs the Peer Up capabilities imply (GoBGP v3 post-policy and Loc-RIB do this); parsed without them."},
+	"anydiag_bmp_addpath_unexpected_total": {prometheus.Counter, "Route monitoring messages whose NLRI carried path IDs the Peer Up capabilities did not announce; parsed with them."},
+	"anydiag_bmp_malformed_updates_total":  {prometheus.Counter, "UPDATEs whose attributes were malformed or missing, whose NLRI were treated as withdrawn (RFC 7606)."},
+	"anydiag_bmp_skipped_families_total":   {prometheus.Counter, "MP_REACH/MP_UNREACH attributes of address families the station does not keep (only IPv4 and IPv6 unicast are kept)."},
+	"anydiag_bmp_mirrored_messages_total":  {prometheus.Counter, "BGP messages received in Route Mirroring messages (counted, not applied)."},
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func init() {
+	for name, f := range metricFamilies {
+		prometheus.Describe(name, f.typ, f.help)
+	}
 }
 
 var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)

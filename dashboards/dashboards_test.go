@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -28,17 +27,6 @@ const (
 	rulesTestFile    = "rules/anydiag_test.yml"
 	alertmanagerFile = "../examples/alertmanager.yml"
 )
-
-// pending are families the dashboards and rules query that no package
-// describes yet, with the package expected to export them and their labels.
-// TestPendingMetrics lists them; TestMetricsExported fails once one is
-// described, so the entry is removed, and fails on any other unknown name.
-var pending = map[string]string{
-	"anydiag_bmp_peer_up":           "bmp: gauge{router,peer,peer_as} 1 established, 0 down (not exported yet)",
-	"anydiag_bmp_routers_connected": "bmp: written by bmp/metrics.go without prometheus.Describe, so Described() misses it",
-	"anydiag_bmp_routes":            "bmp: written by bmp/metrics.go without prometheus.Describe, so Described() misses it",
-	"anydiag_bmp_messages_total":    "bmp: written by bmp/metrics.go without prometheus.Describe, so Described() misses it",
-}
 
 // builtin are series Prometheus makes itself.
 var builtin = map[string]bool{"up": true, "ALERTS": true, "ALERTS_FOR_STATE": true}
@@ -484,7 +472,6 @@ func described() map[string]bool {
 
 func TestMetricsExported(t *testing.T) {
 	known := described()
-	used := map[string]bool{}
 	for _, e := range allExprs(t) {
 		ast, err := metricsql.Parse(e.query)
 		if err != nil {
@@ -494,44 +481,13 @@ func TestMetricsExported(t *testing.T) {
 			t.Errorf("%s: counter %s is used without rate()/increase(): %q", e.where, n, e.raw)
 		}
 		for _, n := range metricNames(ast) {
-			used[n] = true
 			if known[n] || builtin[n] {
 				continue
 			}
-			if _, ok := pending[n]; ok {
-				continue
-			}
-			t.Errorf("%s: %s is not exported by the agent: no package calls prometheus.Describe(%q, ...) "+
-				"(a typo? or add it to pending in dashboards_test.go with the package expected to export it): %q",
+			t.Errorf("%s: %s is not exported by the agent: no package calls prometheus.Describe(%q, ...) (a typo?): %q",
 				e.where, n, n, e.raw)
 		}
 	}
-	for n := range pending {
-		if known[n] {
-			t.Errorf("%s is now described by its package: remove it from pending in dashboards_test.go", n)
-		}
-		if !used[n] {
-			t.Errorf("%s is in pending but no dashboard or rule uses it: remove it", n)
-		}
-	}
-}
-
-// TestPendingMetrics lists (go test -v) the families the dashboards and
-// rules need that no package exports yet.
-func TestPendingMetrics(t *testing.T) {
-	known := described()
-	var lines []string
-	for n, owner := range pending {
-		if !known[n] {
-			lines = append(lines, fmt.Sprintf("  %-48s %s", n, owner))
-		}
-	}
-	if len(lines) == 0 {
-		return
-	}
-	sort.Strings(lines)
-	t.Skipf("%d metric families used by dashboards/rules are not exported yet (their panels stay empty and their alerts cannot fire):\n%s",
-		len(lines), strings.Join(lines, "\n"))
 }
 
 // needTool finds a Debian-packaged tool the test cannot do without.
