@@ -21,35 +21,21 @@ import (
 	"github.com/anydiag/anydiag/exporters/alertmanager"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/speakers/bird"
+	"github.com/anydiag/anydiag/speakers/frr"
 	"github.com/anydiag/anydiag/speakers/gobgp"
+	"github.com/anydiag/anydiag/speakers/gobgpapi"
 )
 
 // startPolicy starts the speaker, the health checks and the policy engine,
 // and mounts the policy, control and webhook APIs on mux.
 func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *components, mux *http.ServeMux) error {
-	if cfg.Speaker.GoBGP == nil {
+	if cfg.Speaker.Kind() == "" {
 		return nil
 	}
-	sp, err := gobgp.New(*cfg.Speaker.GoBGP, a.log.With("component", "speaker"))
+	sp, err := startSpeaker(ctx, a, cfg.Speaker, c)
 	if err != nil {
-		return fmt.Errorf("agent: speaker: %w", err)
-	}
-	if err := sp.Start(ctx); err != nil {
-		return fmt.Errorf("agent: speaker: %w", err)
-	}
-	c.stops = append(c.stops, func(ctx context.Context) {
-		if err := sp.Stop(ctx); err != nil {
-			a.log.Error("speaker stop", "err", err)
-		}
-	})
-	c.status = func() any {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		peers, err := sp.Peers(sctx)
-		if err != nil {
-			return map[string]any{"speaker_error": err.Error()}
-		}
-		return map[string]any{"bgp_peers": peers}
+		return fmt.Errorf("agent: speaker %s: %w", cfg.Speaker.Kind(), err)
 	}
 
 	set := metrics.NewSet()
@@ -153,6 +139,65 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *component
 		}
 	}
 	return nil
+}
+
+// startSpeaker starts the configured speaker and registers its stop and,
+// for the GoBGP ones, its per-peer status.
+func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *components) (policy.Speaker, error) {
+	log := a.log.With("component", "speaker")
+	type peered interface {
+		Peers(context.Context) ([]gobgp.PeerState, error)
+	}
+	var sp policy.Speaker
+	switch {
+	case cfg.GoBGP != nil:
+		s, err := gobgp.New(*cfg.GoBGP, log)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Start(ctx); err != nil {
+			return nil, err
+		}
+		c.stops = append(c.stops, func(ctx context.Context) {
+			if err := s.Stop(ctx); err != nil {
+				a.log.Error("speaker stop", "err", err)
+			}
+		})
+		sp = s
+	case cfg.GoBGPAPI != nil:
+		s, err := gobgpapi.Dial(ctx, *cfg.GoBGPAPI, nil, log)
+		if err != nil {
+			return nil, err
+		}
+		c.stops = append(c.stops, func(context.Context) { s.Close() })
+		sp = s
+	case cfg.BIRD != nil:
+		s, err := bird.New(*cfg.BIRD, log)
+		if err != nil {
+			return nil, err
+		}
+		sp = s
+	case cfg.FRR != nil:
+		s, err := frr.New(*cfg.FRR, log)
+		if err != nil {
+			return nil, err
+		}
+		sp = s
+	}
+	if pr, ok := sp.(peered); ok {
+		c.status = func() any {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			peers, err := pr.Peers(sctx)
+			if err != nil {
+				return map[string]any{"speaker": cfg.Kind(), "speaker_error": err.Error()}
+			}
+			return map[string]any{"speaker": cfg.Kind(), "bgp_peers": peers}
+		}
+	} else {
+		c.status = func() any { return map[string]any{"speaker": cfg.Kind()} }
+	}
+	return sp, nil
 }
 
 // otherFindings drops the policy's own findings from its input, so a

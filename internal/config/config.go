@@ -17,7 +17,10 @@ import (
 	"github.com/anydiag/anydiag/exporters/alertmanager"
 	"github.com/anydiag/anydiag/exporters/push"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers/bird"
+	"github.com/anydiag/anydiag/speakers/frr"
 	"github.com/anydiag/anydiag/speakers/gobgp"
+	"github.com/anydiag/anydiag/speakers/gobgpapi"
 )
 
 // Config is the whole agent configuration file.
@@ -31,12 +34,33 @@ type Config struct {
 	Exporters  Exporters     `yaml:"exporters" json:"exporters"`
 }
 
-// Speaker chooses the BGP speaker that carries out the policy's decisions.
+// Speaker chooses the BGP speaker that carries out the policy's decisions:
+// exactly one of its sections is set, or none for a node that only
+// collects and diagnoses.
 type Speaker struct {
-	// Type is gobgp (the embedded speaker, default when configured) or none
-	// (collect and diagnose only).
-	Type  string        `yaml:"type" json:"type"`
+	// GoBGP is the embedded speaker: the agent peers with the upstreams itself.
 	GoBGP *gobgp.Config `yaml:"gobgp" json:"gobgp,omitempty"`
+	// BIRD drives a BIRD 2 daemon over its control socket.
+	BIRD *bird.Config `yaml:"bird" json:"bird,omitempty"`
+	// FRR drives FRR's bgpd over vtysh.
+	FRR *frr.Config `yaml:"frr" json:"frr,omitempty"`
+	// GoBGPAPI drives an external gobgpd over its gRPC API.
+	GoBGPAPI *gobgpapi.Config `yaml:"gobgpapi" json:"gobgpapi,omitempty"`
+}
+
+// Kind names the configured speaker, "" when none is.
+func (s Speaker) Kind() string {
+	switch {
+	case s.GoBGP != nil:
+		return "gobgp"
+	case s.BIRD != nil:
+		return "bird"
+	case s.FRR != nil:
+		return "frr"
+	case s.GoBGPAPI != nil:
+		return "gobgpapi"
+	}
+	return ""
 }
 
 // Node is who this PoP is: the identity every metric and finding carries.
@@ -237,20 +261,26 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 	if b := c.Collectors.BMP; b.Enabled && b.Listen == nil && len(b.Dial) == 0 {
 		p.Add("collectors.bmp", "enabled but neither listen nor dial is set")
 	}
-	switch c.Speaker.Type {
-	case "", "none":
-		if c.Speaker.GoBGP != nil {
-			c.Speaker.Type = "gobgp"
-			c.Speaker.GoBGP.Check(p, "speaker.gobgp")
-		}
-	case "gobgp":
-		if c.Speaker.GoBGP == nil {
-			p.Add("speaker.gobgp", "required when speaker.type is gobgp")
-		} else {
-			c.Speaker.GoBGP.Check(p, "speaker.gobgp")
-		}
-	default:
-		p.Add("speaker.type", "unknown speaker %q (gobgp or none; BIRD and FRR are driven by their own packages)", c.Speaker.Type)
+	sp := c.Speaker
+	speakers := 0
+	if sp.GoBGP != nil {
+		speakers++
+		sp.GoBGP.Check(p, "speaker.gobgp")
+	}
+	if sp.BIRD != nil {
+		speakers++
+		sp.BIRD.Check(p, "speaker.bird")
+	}
+	if sp.FRR != nil {
+		speakers++
+		sp.FRR.Check(p, "speaker.frr")
+	}
+	if sp.GoBGPAPI != nil {
+		speakers++
+		sp.GoBGPAPI.Check(p, "speaker.gobgpapi")
+	}
+	if speakers > 1 {
+		p.Add("speaker", "set one of gobgp, bird, frr or gobgpapi, not %d", speakers)
 	}
 	c.Health.Check(p, "health")
 	c.Policy.Check(p, "policy")
