@@ -14,7 +14,7 @@ import (
 func init() { register(newFlapsCmd) }
 
 // defaultCollector is where `anydiag bmp serve` and the agent serve the BMP API.
-const defaultCollector = "http://127.0.0.1:9179"
+const defaultCollector = bgpDefaultCollector
 
 func newFlapsCmd() *cobra.Command {
 	var collector, profile, prefix string
@@ -38,7 +38,7 @@ Exit status 1 when a finding is warning or worse (an own prefix flapping or
 suppressed).`,
 		Example: `  anydiag flaps
   anydiag flaps --profile juniper --prefix 192.0.2.0/24
-  anydiag flaps --profile ./strict.yaml --collector http://127.0.0.1:9179 --json`,
+  anydiag flaps --profile ./strict.yaml --collector http://127.0.0.1:8080 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := flap.LoadProfile(profile)
