@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anydiag/anydiag/analyzers/flap"
+	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
@@ -48,10 +49,25 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *components, 
 		return fmt.Errorf("agent: flap: %w", err)
 	}
 	events, unsubscribe := st.Subscribe(4096)
+	downEvents, unsubscribeDowns := st.Subscribe(1024)
+	downs := &downLog{}
 
 	bctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-bctx.Done():
+				return
+			case ev := <-downEvents:
+				if ev.Kind == bmp.PeerDown {
+					downs.add(sessionDown(ev))
+				}
+			}
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		var err error
@@ -71,11 +87,25 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *components, 
 	c.stops = append(c.stops, func(context.Context) {
 		stop()
 		unsubscribe()
+		unsubscribeDowns()
 		wg.Wait()
 	})
 	mux.Handle("/api/v1/bmp/", st.Handler())
 	mux.Handle("GET /api/v1/flaps", &flap.Handler{Set: flaps, Now: a.now, Own: own})
 	c.extra = append(c.extra, st.WriteMetrics)
+	c.tasks = append(c.tasks, Task{Name: "sessions", Interval: 2 * time.Second, Timeout: 5 * time.Second,
+		Run: func(context.Context) ([]finding.Finding, error) {
+			var peers []session.Peer
+			for _, p := range st.Peers() {
+				sp := session.Peer{Router: p.Router, PeerAddress: p.PeerAddress, PeerAS: p.PeerAS, PeerBGPID: p.PeerBGPID,
+					State: p.State, Table: p.Table, Routes: p.Routes, LastDownReason: p.LastDownReason}
+				if p.UpSince != nil {
+					sp.UpSince = *p.UpSince
+				}
+				peers = append(peers, sp)
+			}
+			return session.Analyze(session.Config{}, a.now(), peers, downs.recent()), nil
+		}})
 	penalties := c.newSet()
 	c.tasks = append(c.tasks, Task{Name: "flaps", Interval: time.Second, Timeout: 5 * time.Second,
 		Run: func(context.Context) ([]finding.Finding, error) {
@@ -98,4 +128,42 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *components, 
 func init() {
 	prometheus.Describe("anydiag_flap_penalty", prometheus.Gauge,
 		"RFC 2439 figure of merit of a route seen over BMP, by dampening profile, router, peer and prefix, decayed to now.")
+}
+
+// downLog keeps the most recent Peer Downs for the session analyzer.
+type downLog struct {
+	mu    sync.Mutex
+	downs []session.Down
+}
+
+// maxDowns bounds the log: a flapping session must not grow it forever.
+const maxDowns = 1024
+
+func (l *downLog) add(d session.Down) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.downs = append(l.downs, d)
+	if len(l.downs) > maxDowns {
+		l.downs = append(l.downs[:0], l.downs[len(l.downs)-maxDowns:]...)
+	}
+}
+
+func (l *downLog) recent() []session.Down {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]session.Down(nil), l.downs...)
+}
+
+func sessionDown(ev bmp.Event) session.Down {
+	d := session.Down{Time: ev.Arrival, Router: ev.Router, PeerAddress: ev.PeerAddress.String(), PeerAS: ev.PeerAS}
+	if !ev.PeerTime.IsZero() {
+		d.Time = ev.PeerTime
+	}
+	if pd := ev.PeerDownInfo; pd != nil {
+		d.Reason = session.Reason(pd.Reason)
+		if n := pd.Notification; n != nil {
+			d.Notification = &session.Notification{Code: n.Code, Subcode: n.Subcode, Data: n.Data}
+		}
+	}
+	return d
 }

@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/anydiag/anydiag/internal/finding"
+	api "github.com/osrg/gobgp/v3/api"
+	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
+	"github.com/osrg/gobgp/v3/pkg/server"
+)
+
+func freePort(t *testing.T, addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type gobgpd struct {
+	s    *server.BgpServer
+	addr string
+	port int
+	asn  uint32
+}
+
+func startGoBGP(t *testing.T, asn uint32, addr string) *gobgpd {
+	t.Helper()
+	lg := gobgplog.NewDefaultLogger()
+	lg.SetLevel(gobgplog.ErrorLevel)
+	s := server.NewBgpServer(server.LoggerOption(lg))
+	go s.Serve()
+	g := &gobgpd{s: s, addr: addr, port: freePort(t, addr), asn: asn}
+	if err := s.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
+		Asn: asn, RouterId: addr, ListenPort: int32(g.port), ListenAddresses: []string{addr}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	return g
+}
+
+func (g *gobgpd) peer(t *testing.T, o *gobgpd, passive bool) {
+	t.Helper()
+	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	if err := g.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: o.addr, PeerAsn: o.asn},
+		Transport: &api.Transport{LocalAddress: g.addr, RemotePort: uint32(o.port), PassiveMode: passive},
+		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 30, KeepaliveInterval: 10}},
+		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A router streams BMP to the agent's station; the peer it monitors is shut
+// down with a Cease, and the agent reports it as a finding with the reason,
+// serves the peer in its BMP API and counts the session in its metrics.
+func TestAgentBMPSessionFindings(t *testing.T) {
+	bmpPort := freePort(t, "127.0.0.1")
+	cfg := fmt.Sprintf("node: {name: rr}\nanycast: {prefixes: [192.0.2.1/32]}\ncollectors:\n  bmp: {enabled: true, listen: 127.0.0.1:%d}\n", bmpPort)
+	_, base, stop := startAgent(t, cfg)
+	defer stop()
+
+	a := startGoBGP(t, 65001, "127.0.0.2")
+	b := startGoBGP(t, 65002, "127.0.0.3")
+	a.peer(t, b, true)
+	b.peer(t, a, false)
+	if err := b.s.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
+		Policy: api.AddBmpRequest_PRE, SysName: "router-b"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the monitored peer up in the agent's BMP API", func() bool {
+		return strings.Contains(get(t, base+"/api/v1/bmp/peers"), `"state": "up"`) ||
+			strings.Contains(get(t, base+"/api/v1/bmp/peers"), `"state":"up"`)
+	})
+	if err := a.s.DisablePeer(context.Background(), &api.DisablePeerRequest{Address: "127.0.0.3", Communication: "maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	var got finding.Finding
+	waitFor(t, "a session finding for the Cease", func() bool {
+		var fs []finding.Finding
+		if err := json.Unmarshal([]byte(get(t, base+"/api/v1/findings")), &fs); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if strings.HasPrefix(f.Code, "bgp.") && strings.Contains(f.Subject, "127.0.0.2") {
+				got = f
+				return true
+			}
+		}
+		return false
+	})
+	if got.Code != "bgp.cease" || !strings.Contains(strings.ToLower(got.Summary), "shutdown") {
+		t.Errorf("finding %s: %s", got.Code, got.Summary)
+	}
+	m := get(t, base+"/metrics")
+	if !strings.Contains(m, `anydiag_bmp_peer_up{router="127.0.0.1",peer="127.0.0.2",peer_as="65001"} 0`) {
+		t.Errorf("peer_up metric missing or wrong:\n%s", grepLines(m, "anydiag_bmp_peer_up"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
