@@ -218,3 +218,20 @@ func (x *nodeIndex) lineOf(path string) int {
 }
 
 func (x *nodeIndex) pathAt(line int) string { return x.paths[line] }
+
+// Err returns the recorded problems as one error ("path: message; ..."), nil
+// when there are none: for configurations built in code rather than decoded
+// from a file, which have no lines to point at.
+func (p *Problems) Err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(p.list))
+	for i, pp := range p.list {
+		msgs[i] = pp.msg
+		if pp.path != "" {
+			msgs[i] = pp.path + ": " + pp.msg
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}

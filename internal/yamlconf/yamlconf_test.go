@@ -105,3 +105,15 @@ func FuzzDecode(f *testing.F) {
 		_ = Decode("f.yaml", b, &s)
 	})
 }
+
+func TestProblemsErr(t *testing.T) {
+	var p Problems
+	if p.Err() != nil {
+		t.Fatal("no problems must be a nil error")
+	}
+	p.Add("neighbors[0].asn", "required")
+	p.Add("", "set one of a or b")
+	if err := p.Err(); err == nil || err.Error() != "neighbors[0].asn: required; set one of a or b" {
+		t.Fatalf("Err() = %v", err)
+	}
+}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/anydiag/anydiag/speakers/internal/confirm"
 	"log/slog"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -43,18 +43,7 @@ type Prefix struct {
 // Check records every semantic problem of c under path.
 func (c *Config) Check(p *yamlconf.Problems, path string) { c.check(p, path) }
 
-// adder is what *yamlconf.Problems offers; New collects into a list instead.
-type adder interface {
-	Add(path, format string, a ...any)
-}
-
-type problemList []string
-
-func (l *problemList) Add(path, format string, a ...any) {
-	*l = append(*l, path+": "+fmt.Sprintf(format, a...))
-}
-
-func (c *Config) check(p adder, path string) {
+func (c *Config) check(p *yamlconf.Problems, path string) {
 	key := func(k string) string {
 		if path == "" {
 			return k
@@ -100,10 +89,10 @@ type Speaker struct {
 
 // New returns a speaker; it does not contact BIRD. A nil log discards logs.
 func New(cfg Config, log *slog.Logger) (*Speaker, error) {
-	var l problemList
-	cfg.check(&l, "")
-	if len(l) > 0 {
-		return nil, fmt.Errorf("bird speaker: invalid configuration: %s", strings.Join(l, "; "))
+	var probs yamlconf.Problems
+	cfg.check(&probs, "")
+	if err := probs.Err(); err != nil {
+		return nil, fmt.Errorf("bird speaker: invalid configuration: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -316,32 +305,5 @@ func parseRoutes(rep Reply) []route {
 // confirm polls check until it passes or ctx ends; the error then says what
 // BIRD still showed.
 func (s *Speaker) confirm(ctx context.Context, check func() error) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
-		defer cancel()
-	}
-	t := time.NewTicker(s.poll)
-	defer t.Stop()
-	var last error
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		// Keep the last answer BIRD gave, not the timeout of the final query.
-		if last == nil || !timedOut(ctx, err) {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not confirmed: %w (%w)", last, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// timedOut reports whether err only says that the deadline came.
-func timedOut(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
+	return confirm.Poll(ctx, s.poll, DefaultTimeout, func(context.Context) error { return check() })
 }

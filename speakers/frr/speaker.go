@@ -11,9 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/anydiag/anydiag/speakers/internal/confirm"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -55,17 +55,7 @@ func (c *Config) Check(p *yamlconf.Problems, path string) { c.check(p, path) }
 // Validate makes Config usable as a whole document with yamlconf.Decode.
 func (c *Config) Validate(p *yamlconf.Problems) { c.check(p, "") }
 
-type adder interface {
-	Add(path, format string, a ...any)
-}
-
-type problemList []string
-
-func (l *problemList) Add(path, format string, a ...any) {
-	*l = append(*l, path+": "+fmt.Sprintf(format, a...))
-}
-
-func (c *Config) check(p adder, path string) {
+func (c *Config) check(p *yamlconf.Problems, path string) {
 	key := func(k string) string {
 		if path == "" {
 			return k
@@ -103,10 +93,10 @@ type Speaker struct {
 
 // New returns a speaker; it does not contact FRR. A nil log discards logs.
 func New(cfg Config, log *slog.Logger) (*Speaker, error) {
-	var l problemList
-	cfg.check(&l, "")
-	if len(l) > 0 {
-		return nil, fmt.Errorf("frr speaker: invalid configuration: %s", strings.Join(l, "; "))
+	var probs yamlconf.Problems
+	cfg.check(&probs, "")
+	if err := probs.Err(); err != nil {
+		return nil, fmt.Errorf("frr speaker: invalid configuration: %w", err)
 	}
 	if cfg.Vtysh == "" {
 		cfg.Vtysh = "vtysh"
@@ -316,6 +306,8 @@ func (s *Speaker) advertised(ctx context.Context, prefix netip.Prefix) (has, lac
 	return has, lacks, nil
 }
 
+// confirm polls FRR until its table and the listed neighbors' advertised
+// routes show the prefix present (want) or absent.
 func (s *Speaker) confirm(ctx context.Context, prefix netip.Prefix, want bool) error {
 	check := func() error {
 		has, err := s.localPath(ctx, prefix)
@@ -337,26 +329,5 @@ func (s *Speaker) confirm(ctx context.Context, prefix netip.Prefix, want bool) e
 		}
 		return nil
 	}
-	t := time.NewTicker(s.poll)
-	defer t.Stop()
-	var last error
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		if last == nil || !timedOut(ctx, err) {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not confirmed: %w (%w)", last, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// timedOut reports whether err only says that the deadline came.
-func timedOut(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
+	return confirm.Poll(ctx, s.poll, DefaultTimeout, func(context.Context) error { return check() })
 }

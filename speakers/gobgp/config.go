@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/anydiag/anydiag/internal/yamlconf"
@@ -76,18 +75,7 @@ type Neighbor struct {
 // the speaker section, "" at the root).
 func (c *Config) Check(p *yamlconf.Problems, path string) { c.check(p, path) }
 
-// adder is what *yamlconf.Problems offers; Err collects into a list instead.
-type adder interface {
-	Add(path, format string, a ...any)
-}
-
-type problemList []string
-
-func (l *problemList) Add(path, format string, a ...any) {
-	*l = append(*l, path+": "+fmt.Sprintf(format, a...))
-}
-
-func (c *Config) check(p adder, path string) {
+func (c *Config) check(p *yamlconf.Problems, path string) {
 	key := func(k string) string {
 		if path == "" {
 			return k
@@ -128,7 +116,7 @@ func (c *Config) check(p adder, path string) {
 	}
 }
 
-func (n *Neighbor) check(p adder, key string, c *Config) {
+func (n *Neighbor) check(p *yamlconf.Problems, key string, c *Config) {
 	if !n.Address.IsValid() {
 		p.Add(key+".address", "address is required")
 	}
@@ -174,10 +162,10 @@ func (c *Config) Validate(p *yamlconf.Problems) { c.Check(p, "") }
 // Err runs Check and returns its problems as one error, for configurations
 // built in Go rather than decoded from YAML.
 func (c *Config) Err() error {
-	var l problemList
-	c.check(&l, "")
-	if len(l) == 0 {
-		return nil
+	var probs yamlconf.Problems
+	c.check(&probs, "")
+	if err := probs.Err(); err != nil {
+		return fmt.Errorf("gobgp speaker: invalid configuration: %w", err)
 	}
-	return fmt.Errorf("gobgp speaker: invalid configuration: %s", strings.Join(l, "; "))
+	return nil
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/anydiag/anydiag/speakers/internal/confirm"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -377,31 +377,13 @@ func (c *Controller) lookup(ctx context.Context, t api.TableType, name string, p
 // confirm polls until check accepts a snapshot, or the deadline passes; the
 // error then says what did not happen.
 func (c *Controller) confirm(ctx context.Context, prefix netip.Prefix, check func(snapshot) error) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultConfirmTimeout)
-		defer cancel()
-	}
-	t := time.NewTicker(c.poll)
-	defer t.Stop()
-	var last error
-	for {
+	return confirm.Poll(ctx, c.poll, DefaultConfirmTimeout, func(ctx context.Context) error {
 		s, err := c.snapshot(ctx, prefix)
-		if err == nil {
-			if err = check(s); err == nil {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		// Keep the last real finding, not the timeout of the final query.
-		if last == nil || !timedOut(ctx, err) {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not confirmed: %w (%w)", last, ctx.Err())
-		case <-t.C:
-		}
-	}
+		return check(s)
+	})
 }
 
 // announced is the confirmation of Announce.
@@ -476,9 +458,4 @@ func cloneAttrs(a policy.Attributes) policy.Attributes {
 		a.MED = &m
 	}
 	return a
-}
-
-// timedOut reports whether err only says that the deadline came.
-func timedOut(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
 }
