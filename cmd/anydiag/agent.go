@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -48,7 +47,7 @@ force. SIGTERM or Ctrl-C stops gracefully.`,
 						return
 					case <-hup:
 						// The agent logs and counts the outcome itself.
-						_ = a.Reload(context.WithoutCancel(ctx))
+						_ = a.Reload(ctx)
 					}
 				}
 			}()

@@ -160,7 +160,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sched.run(schedCtx, a.comps.tasks)
+			sched.run(schedCtx, a.comps.tasks())
 		}()
 
 		var reloadDone chan error
@@ -169,7 +169,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case err := <-srvErr:
 			stopSched()
 			wg.Wait()
-			a.comps.stop(context.Background())
+			a.comps.shutdown(context.Background())
 			return fmt.Errorf("agent: http server: %w", err)
 		case reloadDone = <-a.reload:
 		}
@@ -183,7 +183,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a.comps.stop(shutdownCtx)
+	a.comps.shutdown(shutdownCtx)
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -200,7 +200,9 @@ func (a *Agent) applyReload(ctx context.Context) error {
 		comps, err = a.comps.reconfigure(ctx, a, cfg)
 		if err == nil {
 			a.cfg.Store(cfg)
+			a.mu.Lock()
 			a.comps = comps
+			a.mu.Unlock()
 		}
 	}
 	if err != nil {
@@ -228,9 +230,6 @@ func (a *Agent) onCycle(task string, fs []finding.Finding, err error, took time.
 		up.Set(1)
 	}
 	a.store.set(task, fs)
-	if a.comps != nil && a.comps.onFindings != nil {
-		a.comps.onFindings(a.store.all())
-	}
 }
 
 // Findings returns the active findings, worst first.
@@ -240,7 +239,7 @@ func (a *Agent) metricSets() []*metrics.Set {
 	sets := []*metrics.Set{a.self, a.store.metricSet()}
 	a.mu.Lock()
 	if a.comps != nil {
-		for _, h := range a.comps.sets {
+		for _, h := range a.comps.sets() {
 			sets = append(sets, h.current())
 		}
 	}
@@ -253,7 +252,7 @@ func (a *Agent) writeMetrics(w io.Writer) error {
 	a.mu.Lock()
 	var extra []func(io.Writer)
 	if a.comps != nil {
-		extra = a.comps.extra
+		extra = a.comps.core.extra
 	}
 	a.mu.Unlock()
 	return prometheus.WriteWith(w, true, func(w io.Writer) {
@@ -274,14 +273,19 @@ type Status struct {
 
 func (a *Agent) status() Status {
 	st := Status{Node: a.Config().Node, Version: a.opts.Version, Findings: len(a.store.all())}
+	var extra func() any
 	a.mu.Lock()
 	if a.sched != nil {
 		st.Collectors = a.sched.snapshot()
 	}
-	if a.comps != nil && a.comps.status != nil {
-		st.Extra = a.comps.status()
+	if a.comps != nil {
+		extra = a.comps.core.status
 	}
 	a.mu.Unlock()
+	// The speaker's status may take a round trip; never under the lock.
+	if extra != nil {
+		st.Extra = extra()
+	}
 	return st
 }
 
@@ -313,7 +317,7 @@ func (a *Agent) handler() http.Handler {
 	// a reload that replaces them takes effect at once.
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
-		h := a.comps.handler
+		h := a.comps.core.handler
 		a.mu.Unlock()
 		if h == nil {
 			http.NotFound(w, r)

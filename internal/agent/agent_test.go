@@ -232,3 +232,36 @@ func TestReloadRejectsInvalidConfigAndKeepsTheOld(t *testing.T) {
 		return strings.Contains(get(t, base+"/metrics"), "anydiag_thermal_sensor_celsius")
 	})
 }
+
+// A reload that changes only the host collectors keeps the speaker and the
+// policy: no withdrawal, no re-announcement, the announcement never drops.
+func TestReloadKeepsSpeakerAndPolicy(t *testing.T) {
+	sys := fixtureSys(t)
+	speaker := `speaker:
+  gobgp: {asn: 64500, router_id: 192.0.2.9, listen_port: -1, neighbors: [{address: 127.0.0.2, asn: 65001, connect_retry: 1h}]}
+policy: {interval: 20ms}
+`
+	cfg := strings.ReplaceAll(baseConfig, "%s", sys) + speaker
+	a, base, stop := startAgent(t, cfg)
+	defer stop()
+	announced := `anydiag_policy_announced{prefix="192.0.2.1/32"} 1`
+	waitFor(t, "the prefix announced", func() bool { return strings.Contains(get(t, base+"/metrics"), announced) })
+	audit := get(t, base+"/api/v1/policy/audit")
+
+	changed := strings.Replace(cfg, "interval: 50ms", "interval: 70ms", 1)
+	if err := os.WriteFile(a.opts.ConfigPath, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "collectors after reload", func() bool {
+		return strings.Contains(get(t, base+"/api/v1/status"), `"interval": "70ms"`)
+	})
+	if !strings.Contains(get(t, base+"/metrics"), announced) {
+		t.Fatal("the prefix is no longer announced after a reload of the host collectors")
+	}
+	if after := get(t, base+"/api/v1/policy/audit"); after != audit {
+		t.Fatalf("the reload made policy decisions:\nbefore %s\nafter %s", audit, after)
+	}
+}

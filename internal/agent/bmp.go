@@ -21,7 +21,7 @@ import (
 
 // startBMP runs a BMP station in the agent, with a flap tracker fed from its
 // events, and mounts the station's API and /api/v1/flaps.
-func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *components, mux *http.ServeMux) error {
+func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *http.ServeMux) error {
 	b := cfg.Collectors.BMP
 	if !b.Enabled {
 		return nil

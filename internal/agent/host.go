@@ -44,7 +44,7 @@ func init() {
 
 // hostTasks are the collectors of the host itself. One thresholds analyzer
 // serves them all: it keeps the optics trend window between runs.
-func hostTasks(a *Agent, cfg *config.Config, c *components) []Task {
+func hostTasks(a *Agent, cfg *config.Config, c *part) []Task {
 	cc := cfg.Collectors
 	limits := thresholds.DefaultLimits()
 	if r := cc.Optics.RxPowerDBm; r != nil {

@@ -29,7 +29,7 @@ import (
 
 // startPolicy starts the speaker, the health checks and the policy engine,
 // and mounts the policy, control and webhook APIs on mux.
-func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *components, mux *http.ServeMux) error {
+func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *http.ServeMux) error {
 	if cfg.Speaker.Kind() == "" {
 		return nil
 	}
@@ -88,8 +88,8 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *component
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	// Withdraw-on-shutdown runs before the speaker stops (stops run in reverse).
-	c.stops = append(c.stops, func(ctx context.Context) { eng.Shutdown(ctx) })
+	// Withdraw-on-shutdown runs when the agent exits, before the speaker stops.
+	c.shutdown = append(c.shutdown, func(ctx context.Context) { eng.Shutdown(ctx) })
 
 	interval := pcfg.Interval.D()
 	if interval <= 0 {
@@ -143,7 +143,7 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *component
 
 // startSpeaker starts the configured speaker and registers its stop and,
 // for the GoBGP ones, its per-peer status.
-func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *components) (policy.Speaker, error) {
+func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *part) (policy.Speaker, error) {
 	log := a.log.With("component", "speaker")
 	type peered interface {
 		Peers(context.Context) ([]gobgp.PeerState, error)
