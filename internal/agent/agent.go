@@ -58,7 +58,8 @@ type Agent struct {
 	store *findingStore
 	self  *metrics.Set
 
-	reload chan chan error
+	reload   chan chan error
+	inflight sync.Map // task name → *atomic.Bool, see scheduler.inflight
 
 	mu     sync.Mutex
 	sched  *scheduler
@@ -152,7 +153,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	for {
 		schedCtx, stopSched := context.WithCancel(ctx)
-		sched := newScheduler(a.now, a.log, a.onCycle)
+		sched := newScheduler(a.now, a.log, &a.inflight, a.onCycle)
 		a.mu.Lock()
 		a.sched = sched
 		a.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestSchedulerIsolatesFailingHangingAndPanickingTasks(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	store := newFindingStore(time.Now)
-	s := newScheduler(time.Now, quietLog(), func(task string, fs []finding.Finding, err error, _ time.Duration) {
+	s := newScheduler(time.Now, quietLog(), &sync.Map{}, func(task string, fs []finding.Finding, err error, _ time.Duration) {
 		if err != nil {
 			fs = append(fs, finding.New("collector.failed", "collector "+task, err.Error(), nil, time.Now()))
 		}

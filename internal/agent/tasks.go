@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anydiag/anydiag/internal/finding"
@@ -42,12 +43,17 @@ type scheduler struct {
 	log     *slog.Logger
 	onCycle func(task string, fs []finding.Finding, err error, took time.Duration)
 
+	// inflight marks, by task name, a run still in progress. It outlives
+	// the scheduler: a run abandoned when a reload replaces the scheduler
+	// must not overlap with the next scheduler's run of the same task.
+	inflight *sync.Map
+
 	mu     sync.Mutex
 	status map[string]*TaskStatus
 }
 
-func newScheduler(now func() time.Time, log *slog.Logger, onCycle func(string, []finding.Finding, error, time.Duration)) *scheduler {
-	return &scheduler{now: now, log: log, onCycle: onCycle, status: map[string]*TaskStatus{}}
+func newScheduler(now func() time.Time, log *slog.Logger, inflight *sync.Map, onCycle func(string, []finding.Finding, error, time.Duration)) *scheduler {
+	return &scheduler{now: now, log: log, onCycle: onCycle, inflight: inflight, status: map[string]*TaskStatus{}}
 }
 
 // run blocks until ctx ends, running every task; it returns once every
@@ -87,13 +93,14 @@ var errHung = errors.New("did not return within its timeout")
 // context is abandoned: it is reported hung and its result discarded, and
 // the next run waits until it returns.
 func (s *scheduler) once(ctx context.Context, t Task) {
-	s.mu.Lock()
-	st := s.status[t.Name]
-	if st.Running {
-		s.mu.Unlock()
+	v, _ := s.inflight.LoadOrStore(t.Name, new(atomic.Bool))
+	busy := v.(*atomic.Bool)
+	if !busy.CompareAndSwap(false, true) {
 		s.report(t, nil, fmt.Errorf("previous run still in progress: %w", errHung), 0)
 		return
 	}
+	s.mu.Lock()
+	st := s.status[t.Name]
 	st.Running = true
 	s.mu.Unlock()
 
@@ -112,6 +119,7 @@ func (s *scheduler) once(ctx context.Context, t Task) {
 			s.mu.Lock()
 			st.Running = false
 			s.mu.Unlock()
+			busy.Store(false)
 		}()
 		fs, err := t.Run(rctx)
 		done <- result{fs, err}
