@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/lab"
+	"github.com/anydiag/anydiag/lab/labtest"
 )
 
 const (
@@ -137,31 +136,17 @@ func stationFRR(t *testing.T, c *bmp.Client, peer, table string, v6 bool) []stri
 // station's pre- and post-policy tables must equal what r1's vtysh shows,
 // through withdrawals, an attribute change and a peer shutdown.
 func TestFRRSender(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	for _, bin := range []string{"ip", "vtysh"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (Debian packages iproute2, frr)", bin)
-		}
-	}
-	if _, err := os.Stat("/usr/lib/frr/bgpd"); err != nil {
-		t.Skip("FRR bgpd not installed (Debian package frr)")
-	}
+	labtest.NeedFRR(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	l, err := lab.Up(ctx, &lab.Topology{
+	l := labtest.Up(t, ctx, &lab.Topology{
 		Name:  "bmp-frr",
 		Nodes: []lab.Node{{Name: "r1"}, {Name: "r2"}},
 		Links: []lab.Link{{
 			A: lab.Endpoint{Node: "r1", Addrs: []string{"198.51.100.1/24", "2001:db8:1::1/64"}},
 			B: lab.Endpoint{Node: "r2", Addrs: []string{"198.51.100.2/24", "2001:db8:1::2/64"}},
 		}},
-	}, lab.Options{})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	defer l.Close()
+	})
 
 	st, err := bmp.New(bmp.Config{Logger: testLogger()})
 	if err != nil {

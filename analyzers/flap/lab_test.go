@@ -6,8 +6,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -15,22 +13,8 @@ import (
 	"github.com/anydiag/anydiag/analyzers/flap"
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/lab"
+	"github.com/anydiag/anydiag/lab/labtest"
 )
-
-func needLab(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("lab test needs root (network namespaces)")
-	}
-	for _, b := range []string{"ip", "vtysh", "gobgpd", "gobgp"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed: %v", b, err)
-		}
-	}
-	if _, err := os.Stat("/usr/lib/frr/bgpd"); err != nil {
-		t.Skip("FRR bgpd not installed (Debian package frr)")
-	}
-}
 
 const gobgpConf = `[global.config]
   as = 65002
@@ -67,22 +51,14 @@ router bgp 65001
 // hold the Cisco penalty computed from the withdrawal times, and the finding
 // must be there within one second of each event's arrival.
 func TestLabFlapFromFRRBMP(t *testing.T) {
-	needLab(t)
-	l, err := lab.Up(t.Context(), &lab.Topology{
+	labtest.NeedFRR(t, "gobgpd", "gobgp")
+	l := labtest.Up(t, t.Context(), &lab.Topology{
 		Name:  "flap",
 		Nodes: []lab.Node{{Name: "r1"}, {Name: "r2"}},
 		Links: []lab.Link{{
 			A: lab.Endpoint{Node: "r1", Addrs: []string{"198.51.100.1/24"}},
 			B: lab.Endpoint{Node: "r2", Addrs: []string{"198.51.100.2/24"}},
 		}},
-	}, lab.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()

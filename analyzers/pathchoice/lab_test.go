@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -15,22 +13,8 @@ import (
 	"github.com/anydiag/anydiag/analyzers/visibility"
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/lab"
+	"github.com/anydiag/anydiag/lab/labtest"
 )
-
-func needLab(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("lab test needs root (network namespaces)")
-	}
-	for _, b := range []string{"ip", "vtysh", "gobgpd", "gobgp"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed: %v", b, err)
-		}
-	}
-	if _, err := os.Stat("/usr/lib/frr/bgpd"); err != nil {
-		t.Skip("FRR bgpd not installed (Debian package frr)")
-	}
-}
 
 func popConf(addr, upstream string) string {
 	return fmt.Sprintf(`[global.config]
@@ -51,22 +35,14 @@ func popConf(addr, upstream string) string {
 // BMP to a station in the test, and the explanation over the station's
 // routes must name sin and the AS_PATH length.
 func TestLabWhyShorterPath(t *testing.T) {
-	needLab(t)
-	l, err := lab.Up(t.Context(), &lab.Topology{
+	labtest.NeedFRR(t, "gobgpd", "gobgp")
+	l := labtest.Up(t, t.Context(), &lab.Topology{
 		Name:  "why",
 		Nodes: []lab.Node{{Name: "up"}, {Name: "fra"}, {Name: "sin"}},
 		Links: []lab.Link{
 			{A: lab.Endpoint{Node: "up", Addrs: []string{"198.51.100.1/30"}}, B: lab.Endpoint{Node: "fra", Addrs: []string{"198.51.100.2/30"}}},
 			{A: lab.Endpoint{Node: "up", Addrs: []string{"198.51.100.5/30"}}, B: lab.Endpoint{Node: "sin", Addrs: []string{"198.51.100.6/30"}}},
 		},
-	}, lab.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()

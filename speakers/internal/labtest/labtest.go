@@ -8,14 +8,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/anydiag/anydiag/lab"
+	"github.com/anydiag/anydiag/lab/labtest"
 )
 
 // Addresses of the two nodes on their link.
@@ -39,14 +38,7 @@ const BenchEnv = "ANYDIAG_SPEAKER_BENCH"
 // Need skips the test unless it runs as root with the named binaries.
 func Need(t *testing.T, bins ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	for _, b := range append([]string{"/usr/lib/frr/bgpd", "vtysh"}, bins...) {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed: %v", b, err)
-		}
-	}
+	labtest.NeedFRR(t, bins...)
 }
 
 // Env is a running pop/up lab.
@@ -70,11 +62,7 @@ func Start(t *testing.T, ctx context.Context, speakerASN uint32) *Env {
 			B: lab.Endpoint{Node: "pop", Addrs: []string{PopV4 + "/24", PopV6 + "/64"}},
 		}},
 	}
-	l, err := lab.Up(ctx, topo, lab.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.Up(t, ctx, topo)
 	frr, err := l.Node("up").StartFRR(ctx, UpstreamConf(speakerASN))
 	if err != nil {
 		t.Fatal(err)
