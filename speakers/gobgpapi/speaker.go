@@ -169,16 +169,7 @@ func (a adapter) ListPath(ctx context.Context, r *api.ListPathRequest, fn func(*
 	if err != nil {
 		return err
 	}
-	for {
-		m, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fn(m.GetDestination())
-	}
+	return drain(st.Recv, func(m *api.ListPathResponse) { fn(m.GetDestination()) })
 }
 
 func (a adapter) ListPeer(ctx context.Context, r *api.ListPeerRequest, fn func(*api.Peer)) error {
@@ -186,14 +177,19 @@ func (a adapter) ListPeer(ctx context.Context, r *api.ListPeerRequest, fn func(*
 	if err != nil {
 		return err
 	}
+	return drain(st.Recv, func(m *api.ListPeerResponse) { fn(m.GetPeer()) })
+}
+
+// drain reads a server stream to its end, handing each message to fn.
+func drain[M any](recv func() (M, error), fn func(M)) error {
 	for {
-		m, err := st.Recv()
+		m, err := recv()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		fn(m.GetPeer())
+		fn(m)
 	}
 }
