@@ -22,6 +22,7 @@ help:
 	@echo "make build   build $(BIN)"
 	@echo "make test    lint, unit and integration tests (root runs the lab tests)"
 	@echo "make lint    gofmt and go vet"
+	@echo "make unit    go test only, without the Debian package check (lab tests skip when not root)"
 	@echo "make bench   benchmarks of the hot paths (BENCHTIME=$(BENCHTIME))"
 	@echo "make fuzz    every fuzz target for FUZZTIME=$(FUZZTIME)"
 	@echo "make demo    the anycast lab with its scenarios (root)"
