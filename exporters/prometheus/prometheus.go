@@ -245,13 +245,50 @@ func Handler(process bool, sets func() []*metrics.Set) http.Handler {
 	})
 }
 
-// Label escapes a label value for the text format (backslash, quote, newline).
+// Label escapes a label value once, as the text format wants it between
+// double quotes: backslash, double quote and line feed are escaped, every
+// other character (a tab included) stays as it is, and invalid UTF-8 becomes
+// U+FFFD because the format is UTF-8. Never pass the result through %q: Go
+// quoting escapes it a second time and writes escapes the format does not
+// have (\t). Labels and Name quote for you.
 func Label(v string) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
 	if !strings.ContainsAny(v, "\\\"\n") {
 		return v
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	return r.Replace(v)
+	return labelEscaper.Replace(v)
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// Labels formats name/value pairs as they go between a family's braces,
+// each value quoted and escaped exactly once: Labels("chip", `a"b`, "lane",
+// "1") is `chip="a\"b",lane="1"`. An odd number of arguments is a
+// programming error and panics.
+func Labels(kv ...string) string {
+	if len(kv)%2 != 0 {
+		panic("prometheus: Labels needs name/value pairs")
+	}
+	var b strings.Builder
+	for i := 0; i < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(kv[i])
+		b.WriteString(`="`)
+		b.WriteString(Label(kv[i+1]))
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// Name returns a series name for metrics.Set: family{labels} with the
+// values escaped once, or family alone without pairs.
+func Name(family string, kv ...string) string {
+	if len(kv) == 0 {
+		return family
+	}
+	return family + "{" + Labels(kv...) + "}"
 }
 
 func escapeHelp(s string) string {

@@ -58,3 +58,60 @@ func TestDescribeConflictPanics(t *testing.T) {
 	}()
 	Describe("anydiag_test_conflict", Gauge, "two")
 }
+
+// Label values are escaped once, as the text format says: only backslash,
+// double quote and line feed; a tab stays a tab (Go's %q would write \t,
+// which the format has not, and escape an escaped value a second time).
+func TestLabelsEscapeOnce(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{"eth0", `eth0`},
+		{"a\tb", "a\tb"},
+		{`say "hi"`, `say \"hi\"`},
+		{`C:\temp`, `C:\\temp`},
+		{"two\nlines", `two\nlines`},
+		{`\"`, `\\\"`},
+		{"bad \xff byte", "bad \uFFFD byte"},
+		{"", ""},
+	} {
+		if got := Label(tc.in); got != tc.want {
+			t.Errorf("Label(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got, want := Name("anydiag_x", "a", `1"`, "b", "2"), `anydiag_x{a="1\"",b="2"}`; got != want {
+		t.Errorf("Name = %q, want %q", got, want)
+	}
+	if got := Name("anydiag_x"); got != "anydiag_x" {
+		t.Errorf("Name without labels = %q", got)
+	}
+}
+
+// Hostile hwmon or interface names (tab, quote, backslash, newline, invalid
+// UTF-8) still give an exposition promtool accepts, and each becomes its own
+// series (nothing is folded away by escaping).
+func TestHostileLabelsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus)")
+	}
+	Describe("anydiag_test_hostile_celsius", Gauge, "A temperature with hostile labels.")
+	s := metrics.NewSet()
+	values := []string{"tab\there", `quote"here`, `back\slash`, "new\nline", "bad\xffutf8", `\n literal`, "all\t\"\\\n"}
+	for i, v := range values {
+		s.NewGauge(Name("anydiag_test_hostile_celsius", "label", v), nil).Set(float64(i))
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, false, s); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if n := strings.Count(out, "anydiag_test_hostile_celsius{"); n != len(values) {
+		t.Errorf("%d series, want %d:\n%s", n, len(values), out)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(out)
+	if res, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(res)) != 0 {
+		t.Fatalf("promtool check metrics: %v\n%s\n--- exposition:\n%s", err, res, out)
+	}
+}
