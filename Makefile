@@ -8,13 +8,7 @@ FUZZTIME   ?= 10s
 BENCHTIME  ?= 1x
 TESTFLAGS  ?= -timeout 15m
 
-# Commands the tests drive, and the Debian package each comes from.
-REQUIRED := /usr/lib/frr/bgpd:frr /usr/bin/vtysh:frr /usr/sbin/bird:bird2 /usr/sbin/birdc:bird2 \
-            /usr/bin/gobgpd:gobgpd /usr/bin/promtool:prometheus /usr/bin/prometheus:prometheus \
-            /usr/bin/victoria-metrics:victoria-metrics /usr/bin/prometheus-alertmanager:prometheus-alertmanager \
-            /usr/sbin/ip:iproute2 /usr/sbin/nft:nftables /usr/sbin/tc:iproute2
-
-.PHONY: all build test lint unit check-deps bench fuzz demo clean help
+.PHONY: all build test lint unit deps-test deps-demo bench fuzz demo clean help
 
 all: build
 
@@ -23,6 +17,7 @@ help:
 	@echo "make test    lint, unit and integration tests (root runs the lab tests)"
 	@echo "make lint    gofmt and go vet"
 	@echo "make unit    go test only, without the Debian package check (lab tests skip when not root)"
+	@echo "make deps-test, make deps-demo   install the Debian packages the tests or the demo drive (root), or print the command"
 	@echo "make bench   benchmarks of the hot paths (BENCHTIME=$(BENCHTIME))"
 	@echo "make fuzz    every fuzz target for FUZZTIME=$(FUZZTIME)"
 	@echo "make demo    the anycast lab with its scenarios (root)"
@@ -35,19 +30,18 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# The tests use real daemons; say which package is missing instead of failing obscurely.
-check-deps:
-	@missing=""; for r in $(REQUIRED); do f=$${r%%:*}; p=$${r##*:}; \
-	  [ -x "$$f" ] || missing="$$missing $$p($$f)"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "make test: missing Debian packages:$$missing"; \
-	  echo "install them with: apt-get install -y --no-install-recommends$$(for m in $$missing; do echo -n " $${m%%(*}"; done | tr ' ' '\n' | sort -u | tr '\n' ' ')"; \
-	  echo "(.ci/run does this)"; exit 1; fi
+# The tests and the demo drive real daemons: install the Debian packages they
+# need when missing (as root on Debian), or print the exact command (.ci/deps).
+deps-test:
+	@./.ci/deps test
+
+deps-demo:
+	@./.ci/deps demo
 
 unit:
 	$(GO) test $(TESTFLAGS) ./...
 
-test: lint check-deps build
+test: lint deps-test build
 	$(GO) test $(TESTFLAGS) -p 1 ./...
 
 bench:
@@ -60,8 +54,10 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-demo: build
+demo:
 	@if [ "$$(id -u)" != 0 ]; then echo "make demo builds network namespaces: run it as root (sudo make demo)"; exit 2; fi
+	@./.ci/deps demo
+	@$(MAKE) --no-print-directory build
 	./$(BIN) demo
 
 clean:
