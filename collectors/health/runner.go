@@ -3,13 +3,15 @@ package health
 import (
 	"context"
 	"fmt"
-	"github.com/anydiag/anydiag/exporters/prometheus"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/internal/serve"
 )
 
 // Clock is the time source of the runner; tests inject a fake one.
@@ -28,7 +30,8 @@ type Options struct {
 	Clock   Clock
 	Metrics *metrics.Set
 	Logger  *slog.Logger
-	// OnChange is called (from the check's goroutine) when a check's status changes.
+	// OnChange is called (from the check's goroutine) when a check's status
+	// changes, including to and from unknown on resource exhaustion.
 	OnChange func(State)
 	// Probers replaces the prober built from the configuration for the named
 	// checks; it lets callers plug in probes of their own.
@@ -51,6 +54,9 @@ type runCheck struct {
 	machine *Machine
 	state   State
 	probes  map[bool]*metrics.Counter
+	// unknown counts probes that could not run because this process ran
+	// out of descriptors or buffers.
+	unknown *metrics.Counter
 }
 
 // NewRunner builds a runner for cfg, which must have passed Check; Defaults
@@ -103,6 +109,7 @@ func (r *Runner) register(s *metrics.Set, rc *runCheck) {
 		true:  s.GetOrCreateCounter(fmt.Sprintf(`anydiag_health_probes_total{check=%q,result="ok"}`, name)),
 		false: s.GetOrCreateCounter(fmt.Sprintf(`anydiag_health_probes_total{check=%q,result="fail"}`, name)),
 	}
+	rc.unknown = s.GetOrCreateCounter(fmt.Sprintf(`anydiag_health_probes_total{check=%q,result="unknown"}`, name))
 }
 
 // Run probes every check at its interval until ctx ends; it returns when all
@@ -153,15 +160,32 @@ func (r *Runner) probe(ctx context.Context, rc *runCheck) Result {
 	res := Result{Check: rc.cfg.Name, OK: err == nil, Latency: r.clock.Now().Sub(start), At: start}
 	if err != nil {
 		res.Error = err.Error()
+		// EMFILE and friends say this host is out of descriptors (for
+		// example many idle clients on the agent's port), not that the
+		// service is down: such a result says nothing about the service,
+		// so it is kept out of the rise/fall streak and the check reports
+		// unknown until a probe runs again.
+		res.Exhausted = serve.ResourceExhausted(err)
 	}
-	if rc.probes != nil {
+	switch {
+	case res.Exhausted:
+		if rc.unknown != nil {
+			rc.unknown.Inc()
+		}
+	case rc.probes != nil:
 		rc.probes[res.OK].Inc()
 	}
 	r.mu.Lock()
-	changed := rc.machine.Observe(res.OK)
-	rc.state.Status = rc.machine.Status()
+	prev := rc.state.Status
+	if !res.Exhausted {
+		rc.machine.Observe(res.OK)
+		rc.state.Status = rc.machine.Status()
+	} else {
+		rc.state.Status = StatusUnknown
+	}
 	rc.state.Successes, rc.state.Failures = rc.machine.Streak()
 	rc.state.Last = res
+	changed := rc.state.Status != prev
 	if changed {
 		rc.state.Since = res.At
 	}
@@ -169,6 +193,10 @@ func (r *Runner) probe(ctx context.Context, rc *runCheck) Result {
 	r.mu.Unlock()
 	if changed {
 		r.log.Info("health check changed", "check", st.Check, "status", st.Status, "error", res.Error)
+		if res.Exhausted {
+			r.log.Warn("health check could not probe: this process is out of resources; reporting unknown, not down",
+				"check", st.Check, "error", res.Error)
+		}
 		if r.onChange != nil {
 			r.onChange(st)
 		}
@@ -212,5 +240,5 @@ func (r *Runner) Statuses() map[string]Status {
 func init() {
 	prometheus.Describe("anydiag_health_check_up", prometheus.Gauge, "Health check status: 1 up, 0 down, -1 unknown (before rise or fall consecutive results).")
 	prometheus.Describe("anydiag_health_check_latency_seconds", prometheus.Gauge, "Latency of the health check's last probe, in seconds.")
-	prometheus.Describe("anydiag_health_probes_total", prometheus.Counter, "Health check probes by result (ok or fail).")
+	prometheus.Describe("anydiag_health_probes_total", prometheus.Counter, "Health check probes by result: ok, fail, or unknown (the probe could not run: this process was out of descriptors or buffers).")
 }

@@ -3,6 +3,9 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"syscall"
 	"strings"
 	"sync"
 	"testing"
@@ -173,5 +176,70 @@ func TestRunOnce(t *testing.T) {
 	res := r.RunOnce(context.Background())
 	if len(res) != 1 || res[0].OK || !strings.Contains(res[0].Error, "refused") {
 		t.Fatalf("RunOnce = %+v", res)
+	}
+}
+
+// errProber returns the errors it is given, one per probe.
+type errProber struct{ errs []error }
+
+func (p *errProber) Probe(context.Context) error {
+	err := p.errs[0]
+	p.errs = p.errs[1:]
+	return err
+}
+
+// A probe that fails because this process is out of descriptors says
+// nothing about the service: the check reports unknown, never down, and the
+// streak is untouched, so the next real result decides again.
+func TestRunnerResourceExhaustionIsUnknownNeverDown(t *testing.T) {
+	emfile := fmt.Errorf("tcp: dial tcp 127.0.0.1:80: socket: %w", syscall.EMFILE)
+	refused := fmt.Errorf("tcp: dial: %w", syscall.ECONNREFUSED)
+	tests := []struct {
+		name   string
+		errs   []error
+		want   []Status
+		probes map[string]float64
+	}{
+		{"up then exhausted then up", []error{nil, emfile, emfile, nil},
+			[]Status{StatusUp, StatusUnknown, StatusUnknown, StatusUp}, map[string]float64{"ok": 2, "unknown": 2}},
+		{"exhausted never counts toward fall", []error{nil, emfile, refused, emfile, refused},
+			[]Status{StatusUp, StatusUnknown, StatusUp, StatusUnknown, StatusDown}, map[string]float64{"ok": 1, "fail": 2, "unknown": 2}},
+		{"ENFILE and ENOBUFS too", []error{fmt.Errorf("x: %w", syscall.ENFILE), fmt.Errorf("x: %w", syscall.ENOBUFS)},
+			[]Status{StatusUnknown, StatusUnknown}, map[string]float64{"unknown": 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := metrics.NewSet()
+			var changes []State
+			r, err := NewRunner(Config{Checks: []CheckConfig{{Name: "svc", Type: TypeTCP, Address: "127.0.0.1:1", Rise: 1, Fall: 2}}},
+				Options{Metrics: set, Logger: slog.New(slog.DiscardHandler), OnChange: func(s State) { changes = append(changes, s) },
+					Probers: map[string]Prober{"svc": &errProber{errs: tt.errs}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tt.want {
+				res := r.RunOnce(context.Background())[0]
+				st := r.State("svc")
+				if st.Status != want {
+					t.Fatalf("probe %d (%v): status %s, want %s", i, tt.errs[i], st.Status, want)
+				}
+				if res.Exhausted != (want == StatusUnknown) || st.Last.Exhausted != res.Exhausted {
+					t.Fatalf("probe %d: exhausted %t", i, res.Exhausted)
+				}
+			}
+			for _, c := range changes {
+				if c.Status == StatusDown && c.Last.Exhausted {
+					t.Fatalf("a resource-exhausted probe made the check down: %+v", c)
+				}
+			}
+			var b strings.Builder
+			set.WritePrometheus(&b)
+			for result, n := range tt.probes {
+				line := fmt.Sprintf(`anydiag_health_probes_total{check="svc",result=%q} %g`, result, n)
+				if !strings.Contains(b.String(), line) {
+					t.Errorf("missing %s in\n%s", line, b.String())
+				}
+			}
+		})
 	}
 }

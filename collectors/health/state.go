@@ -61,6 +61,10 @@ type Result struct {
 	Error   string        `json:"error,omitempty"`
 	Latency time.Duration `json:"latency_ns"`
 	At      time.Time     `json:"at"`
+	// Exhausted marks a probe that failed because this process ran out of
+	// descriptors or buffers (EMFILE, ENFILE, ENOBUFS, ENOMEM): it counts
+	// as neither success nor failure, and the check reports unknown.
+	Exhausted bool `json:"resource_exhausted,omitempty"`
 }
 
 // State is a check's state as the runner reports it.
