@@ -93,7 +93,7 @@ func NewRunner(cfg Config, o Options) (*Runner, error) {
 
 func (r *Runner) register(s *metrics.Set, rc *runCheck) {
 	name := rc.cfg.Name
-	s.GetOrCreateGauge(fmt.Sprintf(`anydiag_health_check_up{check=%q,type=%q}`, name, rc.cfg.Type), func() float64 {
+	s.GetOrCreateGauge(prometheus.Name("anydiag_health_check_up", "check", name, "type", rc.cfg.Type), func() float64 {
 		switch r.State(name).Status {
 		case StatusUp:
 			return 1
@@ -102,14 +102,14 @@ func (r *Runner) register(s *metrics.Set, rc *runCheck) {
 		}
 		return -1
 	})
-	s.GetOrCreateGauge(fmt.Sprintf(`anydiag_health_check_latency_seconds{check=%q}`, name), func() float64 {
+	s.GetOrCreateGauge(prometheus.Name("anydiag_health_check_latency_seconds", "check", name), func() float64 {
 		return r.State(name).Last.Latency.Seconds()
 	})
 	rc.probes = map[bool]*metrics.Counter{
-		true:  s.GetOrCreateCounter(fmt.Sprintf(`anydiag_health_probes_total{check=%q,result="ok"}`, name)),
-		false: s.GetOrCreateCounter(fmt.Sprintf(`anydiag_health_probes_total{check=%q,result="fail"}`, name)),
+		true:  s.GetOrCreateCounter(prometheus.Name("anydiag_health_probes_total", "check", name, "result", "ok")),
+		false: s.GetOrCreateCounter(prometheus.Name("anydiag_health_probes_total", "check", name, "result", "fail")),
 	}
-	rc.unknown = s.GetOrCreateCounter(fmt.Sprintf(`anydiag_health_probes_total{check=%q,result="unknown"}`, name))
+	rc.unknown = s.GetOrCreateCounter(prometheus.Name("anydiag_health_probes_total", "check", name, "result", "unknown"))
 }
 
 // Run probes every check at its interval until ctx ends; it returns when all

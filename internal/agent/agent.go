@@ -88,8 +88,8 @@ func New(opts Options) (*Agent, error) {
 		reload: make(chan chan error),
 	}
 	a.cfg.Store(cfg)
-	a.self.NewGauge(fmt.Sprintf(`anydiag_build_info{version=%q,node=%q,site=%q,continent=%q}`,
-		opts.Version, prometheus.Label(cfg.Node.Name), prometheus.Label(cfg.Node.Site), cfg.Node.Continent), nil).Set(1)
+	a.self.NewGauge(prometheus.Name("anydiag_build_info", "version", opts.Version, "node", cfg.Node.Name,
+		"site", cfg.Node.Site, "continent", cfg.Node.Continent), nil).Set(1)
 	a.self.NewGauge("anydiag_config_last_reload_successful", nil).Set(1)
 	return a, nil
 }

@@ -115,8 +115,8 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *h
 			for _, t := range flaps.Trackers() {
 				fs = append(fs, t.Findings(now, own)...)
 				for _, s := range t.Snapshot(now) {
-					set.GetOrCreateGauge(fmt.Sprintf(`anydiag_flap_penalty{profile=%q,router=%q,peer=%q,prefix=%q}`,
-						t.Profile().Name, s.Router, s.Peer, s.Prefix), nil).Set(s.Penalty)
+					set.GetOrCreateGauge(prometheus.Name("anydiag_flap_penalty", "profile", t.Profile().Name,
+						"router", s.Router, "peer", s.Peer, "prefix", s.Prefix.String()), nil).Set(s.Penalty)
 				}
 			}
 			penalties.replace(set)

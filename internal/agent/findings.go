@@ -85,7 +85,7 @@ func (s *findingStore) rebuildMetrics() {
 	for _, list := range s.bySrc {
 		for _, f := range list {
 			counts[f.Severity]++
-			name := fmt.Sprintf(`anydiag_finding{code=%q,severity=%q,subject="%s"}`, f.Code, f.Severity, prometheus.Label(f.Subject))
+			name := prometheus.Name("anydiag_finding", "code", f.Code, "severity", f.Severity.String(), "subject", f.Subject)
 			if seen[name] {
 				continue
 			}

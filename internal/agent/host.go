@@ -27,7 +27,7 @@ func init() {
 	d("anydiag_cpu_frequency_ratio", prometheus.Gauge, "Current CPU frequency divided by its maximum.")
 	d("anydiag_optics_rx_power_dbm", prometheus.Gauge, "Optical receive power per module lane, in dBm (-40 when no light).")
 	d("anydiag_optics_tx_power_dbm", prometheus.Gauge, "Optical transmit power per module lane, in dBm (-40 when no light).")
-	d("anydiag_optics_tx_bias_milliamperes", prometheus.Gauge, "Laser bias current per module lane, in milliamperes.")
+	d("anydiag_optics_tx_bias_amperes", prometheus.Gauge, "Laser bias current per module lane, in amperes.")
 	d("anydiag_optics_temperature_celsius", prometheus.Gauge, "Transceiver module temperature, in degrees Celsius.")
 	d("anydiag_optics_supply_volts", prometheus.Gauge, "Transceiver module supply voltage, in volts.")
 	d("anydiag_optics_rx_power_low_alarm_dbm", prometheus.Gauge, "The module's own receive power low-alarm threshold, in dBm.")
@@ -195,10 +195,9 @@ func readOptics(ctx context.Context, o config.Optics) ([]optics.Module, error) {
 func opticsMetrics(mods []optics.Module) *metrics.Set {
 	set := metrics.NewSet()
 	for _, m := range mods {
-		id := fmt.Sprintf(`interface=%q`, prometheus.Label(m.Interface))
-		set.GetOrCreateGauge(fmt.Sprintf(`anydiag_optics_info{%s,vendor="%s",part_number="%s",serial="%s",type="%s",wavelength_nm="%g"}`,
-			id, prometheus.Label(m.Identity.Vendor), prometheus.Label(m.Identity.PartNumber), prometheus.Label(m.Identity.Serial),
-			prometheus.Label(m.Identity.Type), m.Identity.WavelengthNM), nil).Set(1)
+		id := prometheus.Labels("interface", m.Interface)
+		set.GetOrCreateGauge(`anydiag_optics_info{`+id+`,`+prometheus.Labels("vendor", m.Identity.Vendor, "part_number", m.Identity.PartNumber,
+			"serial", m.Identity.Serial, "type", m.Identity.Type, "wavelength_nm", fmt.Sprintf("%g", m.Identity.WavelengthNM))+`}`, nil).Set(1)
 		if m.Monitors.Temp {
 			set.GetOrCreateGauge(`anydiag_optics_temperature_celsius{`+id+`}`, nil).Set(m.TempCelsius)
 		}
@@ -218,7 +217,7 @@ func opticsMetrics(mods []optics.Module) *metrics.Set {
 				set.GetOrCreateGauge(`anydiag_optics_tx_power_dbm{`+lid+`}`, nil).Set(l.TxPowerDBm)
 			}
 			if m.Monitors.TxBias {
-				set.GetOrCreateGauge(`anydiag_optics_tx_bias_milliamperes{`+lid+`}`, nil).Set(l.TxBiasMA)
+				set.GetOrCreateGauge(`anydiag_optics_tx_bias_amperes{`+lid+`}`, nil).Set(l.TxBiasMA / 1000)
 			}
 		}
 	}
@@ -228,7 +227,7 @@ func opticsMetrics(mods []optics.Module) *metrics.Set {
 func linkMetrics(s link.Snapshot) *metrics.Set {
 	set := metrics.NewSet()
 	for _, i := range s.Interfaces {
-		id := fmt.Sprintf(`device=%q`, prometheus.Label(i.Name))
+		id := prometheus.Labels("device", i.Name)
 		up := 0.0
 		if i.Carrier && (i.OperState == "up" || i.OperState == "unknown") {
 			up = 1
@@ -261,14 +260,14 @@ func linkMetrics(s link.Snapshot) *metrics.Set {
 func thermalMetrics(s thermal.Snapshot) *metrics.Set {
 	set := metrics.NewSet()
 	for _, sen := range s.Sensors {
-		labels := fmt.Sprintf(`chip=%q,sensor=%q,label=%q`, prometheus.Label(sen.ChipName), sen.Sensor, prometheus.Label(sen.Label))
+		labels := prometheus.Labels("chip", sen.ChipName, "sensor", sen.Sensor, "label", sen.Label)
 		set.GetOrCreateGauge(`anydiag_thermal_sensor_celsius{`+labels+`}`, nil).Set(sen.TempCelsius)
 		if sen.CritCelsius > 0 {
 			set.GetOrCreateGauge(`anydiag_thermal_sensor_crit_celsius{`+labels+`}`, nil).Set(sen.CritCelsius)
 		}
 	}
 	for _, z := range s.Zones {
-		labels := fmt.Sprintf(`chip="thermal_zone",sensor=%q,label=%q`, z.Zone, prometheus.Label(z.Type))
+		labels := prometheus.Labels("chip", "thermal_zone", "sensor", z.Zone, "label", z.Type)
 		set.GetOrCreateGauge(`anydiag_thermal_sensor_celsius{`+labels+`}`, nil).Set(z.TempCelsius)
 		if c := z.CritCelsius(); c > 0 {
 			set.GetOrCreateGauge(`anydiag_thermal_sensor_crit_celsius{`+labels+`}`, nil).Set(c)
