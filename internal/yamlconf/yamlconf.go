@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -18,12 +19,25 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// MaxFileBytes caps the size of a configuration file: a real one is a few
+// kilobytes, and decoding a huge one costs seconds and gigabytes, so Load
+// and Decode refuse anything larger before parsing it.
+const MaxFileBytes = 4 << 20
+
+// Severities of a Problem: an error makes the file unusable, a warning is
+// risky but accepted.
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+)
+
 // Problem is one thing wrong in a configuration file.
 type Problem struct {
-	File string `json:"file"`
-	Line int    `json:"line"`
-	Key  string `json:"key"`
-	Msg  string `json:"message"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Key      string `json:"key"`
+	Msg      string `json:"message"`
+	Severity string `json:"severity"`
 }
 
 func (p Problem) String() string {
@@ -33,6 +47,9 @@ func (p Problem) String() string {
 		fmt.Fprintf(&b, ":%d", p.Line)
 	}
 	b.WriteString(": ")
+	if p.Severity == SeverityWarning {
+		b.WriteString("warning: ")
+	}
 	if p.Key != "" {
 		b.WriteString(p.Key)
 		b.WriteString(": ")
@@ -61,8 +78,9 @@ type Problems struct {
 }
 
 type pathProblem struct {
-	path string
-	msg  string
+	path    string
+	msg     string
+	warning bool
 }
 
 // Add records a problem at a key path.
@@ -70,8 +88,22 @@ func (p *Problems) Add(path, format string, a ...any) {
 	p.list = append(p.list, pathProblem{path: path, msg: fmt.Sprintf(format, a...)})
 }
 
-// Len is the number of problems recorded so far.
-func (p *Problems) Len() int { return len(p.list) }
+// Warn records a warning at a key path: the file stays usable, but the
+// setting is risky (config check prints it and exits 1).
+func (p *Problems) Warn(path, format string, a ...any) {
+	p.list = append(p.list, pathProblem{path: path, msg: fmt.Sprintf(format, a...), warning: true})
+}
+
+// Len is the number of errors (not warnings) recorded so far.
+func (p *Problems) Len() int {
+	n := 0
+	for _, pp := range p.list {
+		if !pp.warning {
+			n++
+		}
+	}
+	return n
+}
 
 // Validator is implemented by configuration structs that check relations
 // between fields after decoding. Paths are relative to the document root.
@@ -79,27 +111,81 @@ type Validator interface {
 	Validate(p *Problems)
 }
 
+// Hinter is implemented by configuration structs that explain the shape of
+// some keys: Hint returns a sentence added to a wrong-type problem at path
+// (indices written as [], e.g. "rules[].prefixes"), or "".
+type Hinter interface {
+	Hint(path string) string
+}
+
 // Load reads and decodes a file; see Decode.
 func Load(path string, v any) error {
-	b, err := os.ReadFile(path)
+	_, err := LoadAll(path, v)
+	return err
+}
+
+// LoadAll reads and decodes a file, returning the warnings besides the
+// error; see DecodeAll.
+func LoadAll(path string, v any) ([]Problem, error) {
+	b, err := readCapped(path)
 	if err != nil {
-		return &Error{Problems: []Problem{{File: path, Msg: err.Error()}}}
+		return nil, &Error{Problems: []Problem{{File: path, Msg: err.Error(), Severity: SeverityError}}}
 	}
-	return Decode(path, b, v)
+	return DecodeAll(path, b, v)
+}
+
+// readCapped reads a regular file of at most MaxFileBytes without reading
+// more than that from whatever path names.
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileBytes {
+		return nil, tooLarge(st.Size())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileBytes {
+		return nil, tooLarge(int64(len(b)))
+	}
+	return b, nil
+}
+
+func tooLarge(n int64) error {
+	more := ""
+	if n > MaxFileBytes {
+		more = fmt.Sprintf(" (%d bytes or more)", n)
+	}
+	return fmt.Errorf("the file is larger than %d MiB%s: a configuration file is a few kilobytes; is this the right file?", MaxFileBytes>>20, more)
 }
 
 var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 // Decode decodes data into v with unknown keys forbidden, collects type and
 // value errors, then runs v's Validate method if it has one. All problems are
-// returned together as *Error.
+// returned together as *Error; warnings are dropped (see DecodeAll).
 func Decode(file string, data []byte, v any) error {
+	_, err := DecodeAll(file, data, v)
+	return err
+}
+
+// DecodeAll is Decode returning the warnings too. The error, when not nil,
+// is an *Error listing the errors only; the warnings come back either way.
+func DecodeAll(file string, data []byte, v any) ([]Problem, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &Error{Problems: []Problem{{File: file, Msg: tooLarge(int64(len(data))).Error(), Severity: SeverityError}}}
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return &Error{Problems: []Problem{syntaxProblem(file, err)}}
+		return nil, &Error{Problems: []Problem{syntaxProblem(file, err)}}
 	}
 	idx := indexNodes(&root)
-	var probs []Problem
+	var probs, warns []Problem
+	hint, _ := v.(Hinter)
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -109,29 +195,36 @@ func Decode(file string, data []byte, v any) error {
 	case err == nil, errors.Is(err, io.EOF):
 	case errors.As(err, &te):
 		for _, msg := range te.Errors {
-			probs = append(probs, typeProblem(file, msg, idx))
+			probs = append(probs, typeProblem(file, msg, idx, reflect.TypeOf(v), hint))
 		}
 	default:
-		return &Error{Problems: []Problem{syntaxProblem(file, err)}}
+		return nil, &Error{Problems: []Problem{syntaxProblem(file, err)}}
 	}
 
 	if val, ok := v.(Validator); ok {
 		var ps Problems
 		val.Validate(&ps)
 		for _, pp := range ps.list {
-			probs = append(probs, Problem{File: file, Line: idx.lineOf(pp.path), Key: pp.path, Msg: pp.msg})
+			pr := Problem{File: file, Line: idx.lineOf(pp.path), Key: pp.path, Msg: pp.msg, Severity: SeverityError}
+			if pp.warning {
+				pr.Severity = SeverityWarning
+				warns = append(warns, pr)
+				continue
+			}
+			probs = append(probs, pr)
 		}
 	}
+	sort.SliceStable(warns, func(i, j int) bool { return warns[i].Line < warns[j].Line })
 	if len(probs) == 0 {
-		return nil
+		return warns, nil
 	}
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
-	return &Error{Problems: probs}
+	return warns, &Error{Problems: probs}
 }
 
 func syntaxProblem(file string, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	p := Problem{File: file, Msg: msg}
+	p := Problem{File: file, Msg: msg, Severity: SeverityError}
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Msg = m[2]
@@ -139,21 +232,28 @@ func syntaxProblem(file string, err error) Problem {
 	return p
 }
 
-var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type .+$`)
 
-func typeProblem(file, msg string, idx *nodeIndex) Problem {
-	p := Problem{File: file, Msg: msg}
+func typeProblem(file, msg string, idx *nodeIndex, root reflect.Type, hint Hinter) Problem {
+	p := Problem{File: file, Msg: msg, Severity: SeverityError}
 	m := lineRE.FindStringSubmatch(msg)
 	if m == nil {
+		p.Msg = humanTypeMsg(msg)
 		return p
 	}
 	p.Line, _ = strconv.Atoi(m[1])
 	p.Msg = m[2]
 	p.Key = idx.pathAt(p.Line)
 	if f := unknownFieldRE.FindStringSubmatch(p.Msg); f != nil {
-		p.Msg = fmt.Sprintf("unknown key %q", f[1])
-	} else {
-		p.Msg = strings.Replace(p.Msg, "cannot unmarshal", "wrong type: cannot use", 1)
+		p.Key = idx.keyAt(p.Line, f[1])
+		p.Msg = unknownKeyMsg(f[1], keysAt(root, parentPath(p.Key)))
+		return p
+	}
+	p.Msg = humanTypeMsg(p.Msg)
+	if hint != nil {
+		if h := hint.Hint(indexFree(p.Key)); h != "" {
+			p.Msg += ": " + h
+		}
 	}
 	return p
 }
@@ -218,6 +318,21 @@ func (x *nodeIndex) lineOf(path string) int {
 }
 
 func (x *nodeIndex) pathAt(line int) string { return x.paths[line] }
+
+// keyAt finds the path of key written on line (several keys share a line in
+// flow style: {a: 1, b: 2}); the first path of the line when none matches.
+func (x *nodeIndex) keyAt(line int, key string) string {
+	best := ""
+	for p, l := range x.lines {
+		if l == line && (p == key || strings.HasSuffix(p, "."+key)) && (best == "" || len(p) < len(best)) {
+			best = p
+		}
+	}
+	if best == "" {
+		return x.pathAt(line)
+	}
+	return best
+}
 
 // Err returns the recorded problems as one error ("path: message; ..."), nil
 // when there are none: for configurations built in code rather than decoded
