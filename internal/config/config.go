@@ -32,7 +32,19 @@ type Config struct {
 	Policy     policy.Config `yaml:"policy" json:"policy"`
 	Collectors Collectors    `yaml:"collectors" json:"collectors"`
 	Exporters  Exporters     `yaml:"exporters" json:"exporters"`
+
+	warnings  []yamlconf.Problem
+	skipFiles bool
 }
+
+// Caps on list sizes: an anycast node announces a handful of prefixes, and
+// a file listing millions would take the agent's memory and every
+// evaluation's time.
+const (
+	MaxPrefixes     = 1024
+	MaxRules        = 256
+	MaxHealthChecks = 256
+)
 
 // Speaker chooses the BGP speaker that carries out the policy's decisions:
 // exactly one of its sections is set, or none for a node that only
@@ -162,11 +174,27 @@ type Exporters struct {
 var DefaultListen = netip.MustParseAddrPort("127.0.0.1:9178")
 
 // Load reads, decodes and validates a configuration file, filling defaults.
+// Validation is everything the agent refuses at start and on reload,
+// cross-section checks and token files included, so `anydiag config check`
+// and the agent agree.
 func Load(path string) (*Config, error) {
-	var c Config
-	if err := yamlconf.Load(path, &c); err != nil {
+	return load(path, false)
+}
+
+// LoadSkippingFiles is Load without reading the files the configuration
+// names (token files): for checking a file on another machine than the
+// agent's, such as in CI before deploying it.
+func LoadSkippingFiles(path string) (*Config, error) {
+	return load(path, true)
+}
+
+func load(path string, skipFiles bool) (*Config, error) {
+	c := Config{skipFiles: skipFiles}
+	warns, err := yamlconf.LoadAll(path, &c)
+	if err != nil {
 		return nil, err
 	}
+	c.warnings = warns
 	c.applyDefaults()
 	return &c, nil
 }
@@ -174,11 +202,36 @@ func Load(path string) (*Config, error) {
 // Parse decodes and validates configuration bytes; name is used in errors.
 func Parse(name string, data []byte) (*Config, error) {
 	var c Config
-	if err := yamlconf.Decode(name, data, &c); err != nil {
+	warns, err := yamlconf.DecodeAll(name, data, &c)
+	if err != nil {
 		return nil, err
 	}
+	c.warnings = warns
 	c.applyDefaults()
 	return &c, nil
+}
+
+// Warnings are the risky but accepted settings found by Load or Parse
+// (an API reachable from the network without TLS, an unauthenticated
+// webhook); the agent logs them and `config check` prints them.
+func (c *Config) Warnings() []yamlconf.Problem { return c.warnings }
+
+// Hint explains the shape of keys that are easy to get wrong, added to a
+// wrong-type problem (see yamlconf.Hinter).
+func (c *Config) Hint(path string) string {
+	switch path {
+	case "collectors.optics.eeprom_files":
+		return "eeprom_files maps an interface name to the file holding its raw EEPROM dump, one per line: eeprom_files: {eth0: /var/lib/anydiag/eth0.bin}"
+	case "collectors.optics.interfaces", "collectors.link.interfaces":
+		return "list interface names: [eth0, eth1]"
+	case "anycast.prefixes":
+		return "list host routes: [192.0.2.1/32, 2001:db8::1/128]"
+	case "policy.rules":
+		return "rules is a list; each item starts with - when: {...}"
+	case "health.checks":
+		return "checks is a list; each item starts with - name: ..."
+	}
+	return ""
 }
 
 func (c *Config) applyDefaults() {
@@ -228,6 +281,15 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 
 	if len(c.Anycast.Prefixes) == 0 {
 		p.Add("anycast.prefixes", "required: list the anycast service addresses (host routes) this node announces")
+	}
+	if n := len(c.Anycast.Prefixes); n > MaxPrefixes {
+		p.Add("anycast.prefixes", "%d prefixes, more than the %d the agent accepts", n, MaxPrefixes)
+	}
+	if n := len(c.Policy.Rules); n > MaxRules {
+		p.Add("policy.rules", "%d rules, more than the %d the agent accepts", n, MaxRules)
+	}
+	if n := len(c.Health.Checks); n > MaxHealthChecks {
+		p.Add("health.checks", "%d health checks, more than the %d the agent accepts", n, MaxHealthChecks)
 	}
 	seen := map[netip.Prefix]int{}
 	for i, pr := range c.Anycast.Prefixes {
@@ -290,6 +352,7 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 	if ps := c.Exporters.Push; ps != nil {
 		ps.Check(p, "exporters.push")
 	}
+	c.crossCheck(p)
 }
 
 func continentList() string {

@@ -17,7 +17,9 @@ func examples(t *testing.T) string {
 }
 
 func TestExampleIsValid(t *testing.T) {
-	c, err := Load(filepath.Join(examples(t), "agent.yaml"))
+	// The example names token files under /etc/anydiag, which a test
+	// machine does not have.
+	c, err := LoadSkippingFiles(filepath.Join(examples(t), "agent.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

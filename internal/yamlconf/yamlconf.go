@@ -243,7 +243,7 @@ func typeProblem(file, msg string, idx *nodeIndex, root reflect.Type, hint Hinte
 	}
 	p.Line, _ = strconv.Atoi(m[1])
 	p.Msg = m[2]
-	p.Key = idx.pathAt(p.Line)
+	p.Key = idx.valueAt(p.Line, p.Msg)
 	if f := unknownFieldRE.FindStringSubmatch(p.Msg); f != nil {
 		p.Key = idx.keyAt(p.Line, f[1])
 		p.Msg = unknownKeyMsg(f[1], keysAt(root, parentPath(p.Key)))
@@ -261,11 +261,12 @@ func typeProblem(file, msg string, idx *nodeIndex, root reflect.Type, hint Hinte
 // nodeIndex maps key paths to lines and back.
 type nodeIndex struct {
 	lines map[string]int
-	paths map[int]string
+	paths map[int][]string // in document order
+	nodes map[string]*yaml.Node
 }
 
 func indexNodes(root *yaml.Node) *nodeIndex {
-	idx := &nodeIndex{lines: map[string]int{}, paths: map[int]string{}}
+	idx := &nodeIndex{lines: map[string]int{}, paths: map[int][]string{}, nodes: map[string]*yaml.Node{}}
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
 		switch n.Kind {
@@ -280,13 +281,13 @@ func indexNodes(root *yaml.Node) *nodeIndex {
 				if path != "" {
 					p = path + "." + k.Value
 				}
-				idx.add(p, k.Line)
+				idx.add(p, k.Line, val)
 				walk(val, p)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
 				p := fmt.Sprintf("%s[%d]", path, i)
-				idx.add(p, c.Line)
+				idx.add(p, c.Line, c)
 				walk(c, p)
 			}
 		}
@@ -295,11 +296,10 @@ func indexNodes(root *yaml.Node) *nodeIndex {
 	return idx
 }
 
-func (x *nodeIndex) add(path string, line int) {
+func (x *nodeIndex) add(path string, line int, val *yaml.Node) {
 	x.lines[path] = line
-	if _, ok := x.paths[line]; !ok {
-		x.paths[line] = path
-	}
+	x.paths[line] = append(x.paths[line], path)
+	x.nodes[path] = val
 }
 
 // lineOf finds the line of path, or of its nearest ancestor present in the file.
@@ -317,7 +317,37 @@ func (x *nodeIndex) lineOf(path string) int {
 	return 0
 }
 
-func (x *nodeIndex) pathAt(line int) string { return x.paths[line] }
+func (x *nodeIndex) pathAt(line int) string {
+	if ps := x.paths[line]; len(ps) > 0 {
+		return ps[0]
+	}
+	return ""
+}
+
+var foundRE = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: `(.*)`)? into")
+
+// valueAt finds the path whose value the decoder refused on line: in flow
+// style ({a: {b: [x]}}) several keys share a line, and the one whose value
+// has the refused YAML type is meant.
+func (x *nodeIndex) valueAt(line int, msg string) string {
+	m := foundRE.FindStringSubmatch(msg)
+	if m == nil {
+		return x.pathAt(line)
+	}
+	for _, p := range x.paths[line] {
+		n := x.nodes[p]
+		if n == nil || n.Alias != nil {
+			continue
+		}
+		switch {
+		case m[1] == "seq" && n.Kind == yaml.SequenceNode,
+			m[1] == "map" && n.Kind == yaml.MappingNode,
+			n.Kind == yaml.ScalarNode && n.ShortTag() == "!!"+m[1] && n.Value == m[2]:
+			return p
+		}
+	}
+	return x.pathAt(line)
+}
 
 // keyAt finds the path of key written on line (several keys share a line in
 // flow style: {a: 1, b: 2}); the first path of the line when none matches.

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/collectors/health"
+	"github.com/anydiag/anydiag/internal/yamlconf"
+)
+
+// crossCheck holds the checks that relate sections to each other and to
+// files on disk: what the agent would otherwise refuse only when it starts.
+func (c *Config) crossCheck(p *yamlconf.Problems) {
+	checks := map[string]bool{}
+	for _, hc := range c.Health.Checks {
+		checks[hc.Name] = true
+	}
+	service := map[netip.Prefix]bool{}
+	for _, pr := range c.Anycast.Prefixes {
+		service[pr.Prefix] = true
+	}
+	degrades := c.Policy.Degrade.BeforeWithdraw > 0
+	for i, r := range c.Policy.Rules {
+		rp := fmt.Sprintf("policy.rules[%d]", i)
+		if r.When.Check != "" && !checks[r.When.Check] {
+			p.Add(rp+".when.check", "no health check is named %q (health.checks names: %s)", r.When.Check, names(c.Health.Checks))
+		}
+		for j, pr := range r.Prefixes {
+			if !service[pr.Prefix] {
+				p.Add(fmt.Sprintf("%s.prefixes[%d]", rp, j), "%s is not one of anycast.prefixes: a rule acts on this node's own prefixes only", pr.Prefix)
+			}
+		}
+		if r.Action == policy.ActionDegrade {
+			degrades = true
+		}
+	}
+	if cn := c.Policy.Canary; cn.IsValid() && service[cn.Prefix] {
+		p.Add("policy.canary", "the canary %s must differ from the service prefixes", cn.Prefix)
+	}
+	if kind := c.Speaker.Kind(); (kind == "bird" || kind == "frr") && degrades {
+		p.Add("policy", "degrade (a rule with action degrade, or degrade.before_withdraw) needs a speaker that sets MED, AS-path prepend and communities at run time; the %s speaker cannot: "+
+			"use gobgp or gobgpapi, or degrade with a route map in %s's own configuration and withdraw here", kind, kind)
+	}
+	if c.Speaker.Kind() == "" && len(c.Policy.Rules) > 0 {
+		p.Warn("policy.rules", "no speaker is configured, so nothing carries out these rules (set speaker.gobgp, bird, frr or gobgpapi)")
+	}
+
+	if f := c.Exporters.TokenFile; f != "" && !c.skipFiles {
+		if _, err := ReadSecret(f, "the token file"); err != nil {
+			p.Add("exporters.token_file", "%v", err)
+		}
+	}
+	listen := DefaultListen
+	if c.Exporters.Listen != nil {
+		listen = c.Exporters.Listen.AddrPort
+	}
+	if !listen.Addr().IsLoopback() {
+		p.Warn("exporters.listen", "%s is reachable from the network and the agent serves it without TLS: the API and the bearer token travel in clear text; listen on 127.0.0.1 and put a TLS proxy in front, or keep it to a management network", listen)
+	}
+	if am := c.Exporters.Alertmanager; am != nil {
+		if am.TokenFile != "" && !c.skipFiles {
+			if _, err := ReadSecret(am.TokenFile, "the token file"); err != nil {
+				p.Add("exporters.alertmanager.token_file", "%v", err)
+			}
+		}
+		if am.Insecure {
+			p.Warn("exporters.alertmanager.insecure", "the webhook accepts alerts without a token: anyone who reaches it can withdraw this node's prefixes; set token_file")
+		}
+		if am.Listen.IsValid() && !am.Listen.Addr().IsLoopback() && am.CertFile == "" {
+			p.Warn("exporters.alertmanager.listen", "%s is reachable from the network without TLS: set cert_file and key_file", am.Listen)
+		}
+	}
+}
+
+func names(hcs []health.CheckConfig) string {
+	if len(hcs) == 0 {
+		return "none"
+	}
+	out := make([]string, len(hcs))
+	for i, hc := range hcs {
+		out[i] = hc.Name
+	}
+	return strings.Join(out, ", ")
+}
