@@ -1,9 +1,7 @@
 package bmp
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"time"
 
@@ -22,8 +20,14 @@ type RouterInfo struct {
 
 // PeerInfo is one (router, peer, table) as GET /api/v1/bmp/peers lists it.
 type PeerInfo struct {
-	Router      string `json:"router"`
-	PeerAddress string `json:"peer_address"`
+	Router string `json:"router"`
+	// PeerType is global, rd (an RD instance peer: a VRF), local or loc-rib
+	// (RFC 7854 4.2, RFC 9069).
+	PeerType string `json:"peer_type"`
+	// PeerDistinguisher tells apart the VRFs and Loc-RIB instances of one
+	// router, as TYPE:ADMIN:NUMBER ("0:0:0" for global peers).
+	PeerDistinguisher string `json:"peer_distinguisher"`
+	PeerAddress       string `json:"peer_address"`
 	PeerAS      uint32 `json:"peer_as"`
 	PeerBGPID   string `json:"peer_bgp_id"`
 	// State is "up" or "down".
@@ -38,8 +42,10 @@ type PeerInfo struct {
 
 // RouteInfo is one route as GET /api/v1/bmp/routes lists it.
 type RouteInfo struct {
-	Router      string `json:"router"`
-	PeerAddress string `json:"peer_address"`
+	Router            string `json:"router"`
+	PeerType          string `json:"peer_type"`
+	PeerDistinguisher string `json:"peer_distinguisher"`
+	PeerAddress       string `json:"peer_address"`
 	PeerAS      uint32 `json:"peer_as"`
 	Table       string `json:"table"`
 	Prefix      string `json:"prefix"`
@@ -61,6 +67,49 @@ type RouteQuery struct {
 	Router string
 	Peer   netip.Addr
 	Table  string
+	// PeerType is a peer type name (global, rd, local, loc-rib); empty for
+	// all.
+	PeerType string
+	// Distinguisher is a peer distinguisher as FormatDistinguisher writes
+	// it; empty for all.
+	Distinguisher string
+}
+
+// peerFilter is the compiled peer part of a query.
+type peerFilter struct {
+	router  string
+	addr    netip.Addr
+	typ     int
+	dist    uint64
+	hasDist bool
+}
+
+func (q RouteQuery) peerFilter() (peerFilter, error) {
+	f := peerFilter{router: q.Router, addr: q.Peer, typ: -1}
+	if q.PeerType != "" {
+		t, ok := wire.ParsePeerType(q.PeerType)
+		if !ok {
+			return f, fmt.Errorf("peer_type %q: want global, rd, local or loc-rib", q.PeerType)
+		}
+		f.typ = int(t)
+	}
+	if q.Distinguisher != "" {
+		d, err := wire.ParseDistinguisher(q.Distinguisher)
+		if err != nil {
+			return f, err
+		}
+		f.dist, f.hasDist = d, true
+	}
+	return f, nil
+}
+
+func (f *peerFilter) matchRouter(r *router) bool {
+	return f.router == "" || f.router == r.addr || f.router == r.sysName
+}
+
+func (f *peerFilter) matchPeer(p *peer) bool {
+	return (!f.addr.IsValid() || f.addr == p.key.addr) && (f.typ < 0 || f.typ == int(p.key.typ)) &&
+		(!f.hasDist || f.dist == p.key.dist)
 }
 
 // Routers lists the routers the station has seen, connected or not.
@@ -80,15 +129,6 @@ func (s *Station) Peers() []PeerInfo {
 	for _, r := range s.routerList() {
 		r.mu.RLock()
 		for _, p := range r.sortedPeers() {
-			state := "down"
-			var since *time.Time
-			if p.up {
-				state = "up"
-				if !p.upSince.IsZero() {
-					t := p.upSince
-					since = &t
-				}
-			}
 			tables := 0
 			for t := range p.seen {
 				if !p.seen[t] {
@@ -99,19 +139,33 @@ func (s *Station) Peers() []PeerInfo {
 				if p.tables[t] != nil {
 					n = p.tables[t].len()
 				}
-				out = append(out, PeerInfo{Router: r.addr, PeerAddress: p.key.addr.String(), PeerAS: p.as, PeerBGPID: p.bgpID.String(),
-					State: state, Table: wire.Table(t).String(), Routes: n, UpSince: since, LastDownReason: p.lastDown})
+				out = append(out, peerInfo(r, p, wire.Table(t), n))
 			}
 			if tables == 0 {
 				// A peer that went up and down without a route still has a
 				// state worth showing; its table is the one its header named.
-				out = append(out, PeerInfo{Router: r.addr, PeerAddress: p.key.addr.String(), PeerAS: p.as, PeerBGPID: p.bgpID.String(),
-					State: state, Table: defaultTable(p).String(), UpSince: since, LastDownReason: p.lastDown})
+				out = append(out, peerInfo(r, p, defaultTable(p), 0))
 			}
 		}
 		r.mu.RUnlock()
 	}
 	return out
+}
+
+// peerInfo is one row of the peers API. r.mu must be held.
+func peerInfo(r *router, p *peer, t wire.Table, routes int) PeerInfo {
+	state := "down"
+	var since *time.Time
+	if p.up {
+		state = "up"
+		if !p.upSince.IsZero() {
+			t := p.upSince
+			since = &t
+		}
+	}
+	return PeerInfo{Router: r.addr, PeerType: p.key.typ.String(), PeerDistinguisher: wire.FormatDistinguisher(p.key.dist),
+		PeerAddress: p.key.addr.String(), PeerAS: p.as, PeerBGPID: p.bgpID.String(),
+		State: state, Table: t.String(), Routes: routes, UpSince: since, LastDownReason: p.lastDown}
 }
 
 func defaultTable(p *peer) wire.Table {
@@ -139,17 +193,22 @@ func (s *Station) Routes(q RouteQuery, fn func(RouteInfo) error) error {
 		}
 		tableFilter = t
 	}
+	pf, err := q.peerFilter()
+	if err != nil {
+		return err
+	}
 	decoded := map[string]*wire.Attrs{}
 	var snap []routeSnap
 	for _, r := range s.routerList() {
-		if q.Router != "" && q.Router != r.addr && q.Router != r.sysName {
-			continue
-		}
 		r.mu.RLock()
-		peers := r.sortedPeers()
+		match := pf.matchRouter(r)
+		var peers []*peer
+		if match {
+			peers = r.sortedPeers()
+		}
 		r.mu.RUnlock()
 		for _, p := range peers {
-			if q.Peer.IsValid() && q.Peer != p.key.addr {
+			if !pf.matchPeer(p) {
 				continue
 			}
 			for t := wire.Table(0); t < wire.NumTables; t++ {
@@ -168,7 +227,7 @@ func (s *Station) Routes(q RouteQuery, fn func(RouteInfo) error) error {
 						}
 						decoded[rs.raw] = a
 					}
-					if err := fn(routeInfo(r.addr, p.key.addr, peerAS, t, rs.nlri, a)); err != nil {
+					if err := fn(routeInfo(r.addr, p.key, peerAS, t, rs.nlri, a)); err != nil {
 						return err
 					}
 				}
@@ -200,9 +259,10 @@ func (s *Station) snapshot(r *router, p *peer, t wire.Table, pfx netip.Prefix, d
 	return dst, p.as
 }
 
-func routeInfo(router string, peerAddr netip.Addr, peerAS uint32, t wire.Table, n wire.NLRI, a *wire.Attrs) RouteInfo {
+func routeInfo(router string, pk peerKey, peerAS uint32, t wire.Table, n wire.NLRI, a *wire.Attrs) RouteInfo {
 	ri := RouteInfo{
-		Router: router, PeerAddress: peerAddr.String(), PeerAS: peerAS, Table: t.String(),
+		Router: router, PeerType: pk.typ.String(), PeerDistinguisher: wire.FormatDistinguisher(pk.dist),
+		PeerAddress: pk.addr.String(), PeerAS: peerAS, Table: t.String(),
 		Prefix: n.Prefix.String(), PathID: n.PathID, ASPath: a.ASPath, Origin: a.Origin.String(),
 		Communities: make([]string, len(a.Communities)), LargeCommunities: make([]string, len(a.LargeCommunities)),
 	}
@@ -229,78 +289,3 @@ func routeInfo(router string, peerAddr netip.Addr, peerAS uint32, t wire.Table, 
 	return ri
 }
 
-// Handler serves the HTTP API of DESIGN.md under /api/v1/bmp/ and the
-// station's metrics at /metrics.
-func (s *Station) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/bmp/routers", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Routers()) })
-	mux.HandleFunc("GET /api/v1/bmp/peers", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Peers()) })
-	mux.HandleFunc("GET /api/v1/bmp/routes", s.serveRoutes)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		s.WriteMetrics(w)
-	})
-	return mux
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
-}
-
-func httpError(w http.ResponseWriter, code int, format string, a ...any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, a...)})
-}
-
-// serveRoutes streams the JSON array, one route at a time, so that a full
-// table never sits in memory as one document.
-func (s *Station) serveRoutes(w http.ResponseWriter, req *http.Request) {
-	var q RouteQuery
-	v := req.URL.Query()
-	if p := v.Get("prefix"); p != "" {
-		pfx, err := netip.ParsePrefix(p)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "prefix %q: %v", p, err)
-			return
-		}
-		q.Prefix = pfx.Masked()
-	}
-	if p := v.Get("peer"); p != "" {
-		a, err := netip.ParseAddr(p)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "peer %q: %v", p, err)
-			return
-		}
-		q.Peer = a
-	}
-	q.Router = v.Get("router")
-	q.Table = v.Get("table")
-	if q.Table != "" {
-		if _, ok := wire.ParseTable(q.Table); !ok {
-			httpError(w, http.StatusBadRequest, "table %q: want adj-rib-in-pre, adj-rib-in-post, adj-rib-out-pre, adj-rib-out-post or loc-rib", q.Table)
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if _, err := w.Write([]byte("[")); err != nil {
-		return
-	}
-	first := true
-	enc := json.NewEncoder(w)
-	err := s.Routes(q, func(ri RouteInfo) error {
-		if !first {
-			if _, err := w.Write([]byte(",")); err != nil {
-				return err
-			}
-		}
-		first = false
-		return enc.Encode(ri)
-	})
-	if err != nil {
-		s.log.Debug("bmp api: routes", "err", err)
-		return
-	}
-	w.Write([]byte("]\n"))
-}

@@ -98,6 +98,22 @@ func (s *Station) WriteMetrics(w io.Writer) {
 	}
 	s.closedMu.Unlock()
 
+	family(w, "anydiag_bmp_routers")
+	fmt.Fprintf(w, "anydiag_bmp_routers %d\n", len(routers))
+
+	family(w, "anydiag_bmp_limit_hits_total")
+	hits := s.hits.totals()
+	for _, name := range limitNames {
+		fmt.Fprintf(w, "anydiag_bmp_limit_hits_total{limit=%s} %d\n", q(name), hits[name])
+	}
+
+	family(w, "anydiag_bmp_expired_total")
+	fmt.Fprintf(w, "anydiag_bmp_expired_total{what=\"router\"} %d\n", s.expiredRouters.Load())
+	fmt.Fprintf(w, "anydiag_bmp_expired_total{what=\"peer\"} %d\n", s.expiredPeers.Load())
+
+	family(w, "anydiag_bmp_api_slow_clients_total")
+	fmt.Fprintf(w, "anydiag_bmp_api_slow_clients_total %d\n", s.apiSlow.Load())
+
 	family(w, "anydiag_bmp_events_dropped_total")
 	fmt.Fprintf(w, "anydiag_bmp_events_dropped_total %d\n", s.hub.dropped.Load())
 
@@ -124,8 +140,12 @@ var metricFamilies = map[string]struct {
 	"anydiag_bmp_messages_total":           {prometheus.Counter, "BMP messages received, by router and message type, since the router's session began."},
 	"anydiag_bmp_routes":                   {prometheus.Gauge, "Routes currently held, by router, monitored peer and table."},
 	"anydiag_bmp_peer_statistic":           {prometheus.Gauge, "Last value of each RFC 7854/8671 statistic a router reported for a peer (counters and gauges alike, as the router sent them)."},
-	"anydiag_bmp_sessions_closed_total":    {prometheus.Counter, "Router sessions closed, by reason: eof, termination, replaced, shutdown, read_error, bad_message, or a framing error (short_length, bad_version, too_large, truncated)."},
+	"anydiag_bmp_sessions_closed_total":    {prometheus.Counter, "Router sessions closed, by reason: eof, termination, replaced, shutdown, read_error, bad_message, a framing error (short_length, bad_version, too_large, truncated), or a limit (max_routers, idle_timeout, no_initiation)."},
 	"anydiag_bmp_events_dropped_total":     {prometheus.Counter, "Events not delivered because a subscriber's buffer was full."},
+	"anydiag_bmp_routers":                  {prometheus.Gauge, "Router entries held, connected or disconnected and not yet expired (bounded by limits.max_routers)."},
+	"anydiag_bmp_limit_hits_total":         {prometheus.Counter, "Times a station limit acted, by limit: connections refused (max_routers, max_connections_per_source, allow_routers, no_initiation), messages about peers dropped (max_peers_per_router), route announcements dropped (max_routes_per_peer, max_routes_per_router, one per route), sessions closed idle (idle_timeout)."},
+	"anydiag_bmp_expired_total":            {prometheus.Counter, "Disconnected routers (what=router) and down peers (what=peer) removed after limits.router_ttl / limits.peer_ttl."},
+	"anydiag_bmp_api_slow_clients_total":   {prometheus.Counter, "API answers cut off because the client did not read a chunk within limits.api_write_timeout."},
 	"anydiag_bmp_attribute_sets":           {prometheus.Gauge, "Distinct path attribute sets interned, shared by all routes that carry them."},
 	"anydiag_bmp_attribute_set_bytes":      {prometheus.Gauge, "Bytes held by the interned attribute sets."},
 	"anydiag_bmp_addpath_missing_total":    {prometheus.Counter, "Route monitoring messages whose NLRI lacked the ADD-PATH path IDs the Peer Up capabilities imply (GoBGP v3 post-policy and Loc-RIB do this); parsed without them."},

@@ -3,6 +3,7 @@ package bmp
 import (
 	"hash/maphash"
 	"net/netip"
+	"sort"
 	"sync"
 	"unsafe"
 
@@ -176,20 +177,28 @@ func newRIBTable() *ribTable {
 func (t *ribTable) len() int { return len(t.v4) + len(t.v6) }
 
 // set stores ref for n and returns the previous reference (zero if none).
-func (t *ribTable) set(n wire.NLRI, ref attrRef) attrRef {
+// A route the table does not hold yet is stored only when room is true;
+// stored reports whether ref was stored.
+func (t *ribTable) set(n wire.NLRI, ref attrRef, room bool) (old attrRef, stored bool) {
+	if n.Prefix.Addr().Is4() {
+		k := keyV4(n)
+		old = t.v4[k]
+		if old == 0 && !room {
+			return 0, false
+		}
+		t.v4[k] = ref
+	} else {
+		k := keyV6(n)
+		old = t.v6[k]
+		if old == 0 && !room {
+			return 0, false
+		}
+		t.v6[k] = ref
+	}
 	if n.PathID != 0 {
 		t.pathIDs = true
 	}
-	if n.Prefix.Addr().Is4() {
-		k := keyV4(n)
-		old := t.v4[k]
-		t.v4[k] = ref
-		return old
-	}
-	k := keyV6(n)
-	old := t.v6[k]
-	t.v6[k] = ref
-	return old
+	return old, true
 }
 
 // remove deletes n and returns its reference (zero if it was absent).
@@ -258,4 +267,126 @@ func (t *ribTable) refs(dst []attrRef) []attrRef {
 		dst = append(dst, r)
 	}
 	return dst
+}
+
+// routePos orders the routes of a table for pagination: IPv4 before IPv6,
+// then address, length and path ID.
+type routePos struct {
+	V6     bool   `json:"6,omitempty"`
+	Hi     uint64 `json:"h,omitempty"`
+	Lo     uint64 `json:"l"`
+	Bits   uint8  `json:"b"`
+	PathID uint32 `json:"p,omitempty"`
+}
+
+func (k v4Key) pos() routePos {
+	return routePos{Lo: uint64(k.addr), Bits: k.bits, PathID: k.pathID}
+}
+
+func (k v6Key) pos() routePos {
+	return routePos{V6: true, Hi: k.hi, Lo: k.lo, Bits: k.bits, PathID: k.pathID}
+}
+
+func posOf(n wire.NLRI) routePos {
+	if n.Prefix.Addr().Is4() {
+		return keyV4(n).pos()
+	}
+	return keyV6(n).pos()
+}
+
+func (a routePos) less(b routePos) bool {
+	switch {
+	case a.V6 != b.V6:
+		return !a.V6
+	case a.Hi != b.Hi:
+		return a.Hi < b.Hi
+	case a.Lo != b.Lo:
+		return a.Lo < b.Lo
+	case a.Bits != b.Bits:
+		return a.Bits < b.Bits
+	}
+	return a.PathID < b.PathID
+}
+
+func (a routePos) nlri() wire.NLRI {
+	if !a.V6 {
+		return wire.NLRI{Prefix: v4Key{addr: uint32(a.Lo), bits: a.Bits}.prefix(), PathID: a.PathID}
+	}
+	return wire.NLRI{Prefix: v6Key{hi: a.Hi, lo: a.Lo, bits: a.Bits}.prefix(), PathID: a.PathID}
+}
+
+type posRef struct {
+	pos routePos
+	ref attrRef
+}
+
+// smallestAfter returns, in order, the k first routes of t after from (from
+// the start when from is nil), of prefix pfx only when it is valid. It keeps
+// a bounded max-heap, so a page of a large table costs O(n log k) time and
+// O(k) memory, never a copy of the table.
+func (t *ribTable) smallestAfter(from *routePos, pfx netip.Prefix, k int) []posRef {
+	if k <= 0 {
+		return nil
+	}
+	h := make(posHeap, 0, min(k, t.len()))
+	add := func(p routePos, r attrRef) {
+		if from != nil && !from.less(p) {
+			return
+		}
+		if len(h) < k {
+			h.push(posRef{p, r})
+		} else if p.less(h[0].pos) {
+			h[0] = posRef{p, r}
+			h.down(0)
+		}
+	}
+	if pfx.IsValid() {
+		t.lookup(pfx, func(n wire.NLRI, r attrRef) { add(posOf(n), r) })
+	} else {
+		if from == nil || !from.V6 {
+			for key, r := range t.v4 {
+				add(key.pos(), r)
+			}
+		}
+		for key, r := range t.v6 {
+			add(key.pos(), r)
+		}
+	}
+	out := []posRef(h)
+	sort.Slice(out, func(i, j int) bool { return out[i].pos.less(out[j].pos) })
+	return out
+}
+
+// posHeap is a max-heap on pos.
+type posHeap []posRef
+
+func (h *posHeap) push(x posRef) {
+	*h = append(*h, x)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s[p].pos.less(s[i].pos) {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h posHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[l].pos.less(h[r].pos) {
+			m = r
+		}
+		if !h[i].pos.less(h[m].pos) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
 }

@@ -24,10 +24,50 @@ type session struct {
 	// runs of messages for one peer.
 	last    *peer
 	lastKey peerKey
+	lastGen uint64
+
+	// deadline, when the stream has one, is armed so that each message must
+	// arrive in full within idle(); armedAt is when it last was.
+	deadline deadliner
+	armedAt  time.Time
+	// statsEvery is the longest gap seen between two Statistics Reports of
+	// one peer: a router that reports every 10 minutes is not idle at 5.
+	statsEvery time.Duration
+	// pending is set while a session from the address of a live router has
+	// not sent its Initiation yet.
+	pending bool
+	// dropped counts announcements dropped at a route cap in the current
+	// message, reported once per message.
+	dropped int
+}
+
+// maxStatsEvery bounds the statistics interval a router can claim.
+const maxStatsEvery = time.Hour
+
+// idle is the time the next message has to arrive in full.
+func (ss *session) idle() time.Duration {
+	return max(ss.st.lim.IdleTimeout.D(), time.Duration(ss.st.lim.StatisticsIntervals)*ss.statsEvery)
+}
+
+// arm pushes the read deadline forward. It is re-armed only once a quarter
+// of the timeout has passed, so a fast stream does not pay a timer update
+// per message. Deadlines are wall-clock by nature (the kernel's), so this
+// uses time.Now, not the station's clock.
+func (ss *session) arm() {
+	now := time.Now()
+	idle := ss.idle()
+	if !ss.armedAt.IsZero() && now.Sub(ss.armedAt) < idle/4 {
+		return
+	}
+	ss.armedAt = now
+	ss.deadline.SetReadDeadline(now.Add(idle))
 }
 
 func (ss *session) run(ctx context.Context) error {
 	for ctx.Err() == nil {
+		if ss.deadline != nil {
+			ss.arm()
+		}
 		msg, err := ss.rd.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -58,6 +98,10 @@ func (ss *session) handle(msg []byte) error {
 		return nil
 	}
 	body := msg[wire.CommonHeaderLen:]
+	if ss.pending && t != wire.MsgInitiation {
+		ss.st.limit(limitNoInitiation, ss.rt.addr, "second session from a connected router's address closed: it did not begin with an Initiation", 1)
+		return &sessionError{reason: limitNoInitiation, err: fmt.Errorf("%s before any Initiation from the address of a router whose session is open: RFC 7854 wants the Initiation first", t)}
+	}
 	switch t {
 	case wire.MsgInitiation:
 		in, err := wire.DecodeInitiation(body)
@@ -67,6 +111,10 @@ func (ss *session) handle(msg []byte) error {
 		ss.rt.mu.Lock()
 		ss.rt.info, ss.rt.sysName, ss.rt.sysDescr = in, in.SysName, in.SysDescr
 		ss.rt.mu.Unlock()
+		if ss.pending {
+			ss.pending = false
+			ss.st.takeOver(ss.rt)
+		}
 		return nil
 	case wire.MsgTermination:
 		tm, err := wire.DecodeTermination(body)
@@ -94,6 +142,16 @@ func (ss *session) handle(msg []byte) error {
 		}
 		ss.rt.mu.Lock()
 		p := ss.peer(&h)
+		if p == nil {
+			ss.rt.mu.Unlock()
+			return nil
+		}
+		if !p.statsAt.IsZero() {
+			if d := arrival.Sub(p.statsAt); d > ss.statsEvery {
+				ss.statsEvery = min(d, maxStatsEvery)
+			}
+		}
+		p.statsAt = arrival
 		p.seen[h.Table()] = true
 		if p.stats == nil {
 			p.stats = make(map[statKey]wire.Stat)
@@ -117,20 +175,26 @@ func (ss *session) handle(msg []byte) error {
 	return nil
 }
 
-// peer finds or creates the peer of h. rt.mu must be held for writing.
+// peer finds or creates the peer of h. rt.mu must be held for writing. It
+// returns nil, and counts the hit, when h names a new peer and the router
+// has its maximum of peers: the message is then dropped.
 func (ss *session) peer(h *wire.PeerHeader) *peer {
 	k := peerKey{typ: h.Type, dist: h.Distinguisher, addr: h.Address}
-	if ss.last != nil && ss.lastKey == k {
+	if ss.last != nil && ss.lastKey == k && ss.lastGen == ss.rt.peerGen.Load() {
 		return ss.last
 	}
 	p := ss.rt.peers[k]
 	if p == nil {
+		if len(ss.rt.peers) >= ss.st.lim.MaxPeersPerRouter {
+			ss.st.limit(limitPeers, ss.rt.addr, fmt.Sprintf("messages about peers beyond the first %d dropped (limits.max_peers_per_router)", ss.st.lim.MaxPeersPerRouter), 1)
+			return nil
+		}
 		// Route monitoring may come without a Peer Up: GoBGP v3 sends none
 		// for Loc-RIB, and a station may join a stream late in a replay.
 		p = &peer{key: k, as: h.AS, bgpID: h.BGPID, up: true, upSince: h.Time}
 		ss.rt.peers[k] = p
 	}
-	ss.last, ss.lastKey = p, k
+	ss.last, ss.lastKey, ss.lastGen = p, k, ss.rt.peerGen.Load()
 	return p
 }
 
@@ -154,6 +218,8 @@ func (ss *session) flushPeer(p *peer) {
 			p.tables[i] = nil
 		}
 	}
+	ss.rt.routes -= p.routes
+	p.routes, p.capped = 0, false
 }
 
 func (ss *session) releaseAll() {
@@ -173,6 +239,10 @@ func (ss *session) peerUp(h *wire.PeerHeader, b []byte, arrival time.Time) error
 	}
 	ss.rt.mu.Lock()
 	p := ss.peer(h)
+	if p == nil {
+		ss.rt.mu.Unlock()
+		return nil
+	}
 	ss.flushPeer(p)
 	p.as, p.bgpID, p.up, p.peerUp = h.AS, h.BGPID, true, up
 	p.upSince = h.Time
@@ -197,6 +267,10 @@ func (ss *session) peerDown(h *wire.PeerHeader, b []byte, arrival time.Time) err
 	why := d.ReasonText()
 	ss.rt.mu.Lock()
 	p := ss.peer(h)
+	if p == nil {
+		ss.rt.mu.Unlock()
+		return nil
+	}
 	ss.flushPeer(p)
 	p.up, p.lastDown, p.downAt = false, why, arrival
 	ss.rt.mu.Unlock()
@@ -216,6 +290,7 @@ func (ss *session) flushRouter(why string) {
 			p.up, p.lastDown, p.downAt = false, why, ss.st.clock()
 		}
 	}
+	ss.rt.goneAt.Store(ss.st.clock().UnixNano())
 	ss.rt.connected.Store(false)
 	ss.rt.mu.Unlock()
 	ss.releaseAll()
@@ -230,10 +305,13 @@ func (ss *session) routeMonitoring(h *wire.PeerHeader, msg []byte, arrival time.
 	// goroutine, so reading them here needs no lock; the map does.
 	k := peerKey{typ: h.Type, dist: h.Distinguisher, addr: h.Address}
 	p := ss.last
-	if p == nil || ss.lastKey != k {
+	if p == nil || ss.lastKey != k || ss.lastGen != ss.rt.peerGen.Load() {
 		ss.rt.mu.Lock()
 		p = ss.peer(h)
 		ss.rt.mu.Unlock()
+		if p == nil {
+			return nil
+		}
 	}
 	as4 := !h.TwoByteAS()
 	if tbl == wire.AdjRIBInPre && p.peerUp != nil {
@@ -328,16 +406,30 @@ func (ss *session) routeMonitoring(h *wire.PeerHeader, msg []byte, arrival time.
 		if old == 0 {
 			continue
 		}
+		p.routes--
+		ss.rt.routes--
 		ss.rel = append(ss.rel, old)
 		if emit {
 			ev.Kind, ev.Prefix, ev.PathID, ev.Attrs = RouteWithdrawn, n.Prefix, n.PathID, nil
 			ss.st.hub.emit(&ev)
 		}
 	}
+	lim := &ss.st.lim
 	for _, n := range announced {
-		old := t.set(n, ref)
+		// The caps cost two comparisons per route: a new route is stored
+		// only while the peer and the router are below theirs.
+		room := p.routes < lim.MaxRoutesPerPeer && ss.rt.routes < lim.MaxRoutesPerRouter
+		old, stored := t.set(n, ref, room)
+		if !stored {
+			ss.dropped++
+			ss.rel = append(ss.rel, ref)
+			continue
+		}
 		kind := RouteAnnounced
-		if old != 0 {
+		if old == 0 {
+			p.routes++
+			ss.rt.routes++
+		} else {
 			ss.rel = append(ss.rel, old)
 			if old == ref {
 				continue
@@ -353,9 +445,26 @@ func (ss *session) routeMonitoring(h *wire.PeerHeader, msg []byte, arrival time.
 	if len(ss.rel) > 0 {
 		ss.releaseAll()
 	}
+	if ss.dropped > 0 {
+		ss.capped(p, tbl)
+	}
 	if u.EndOfRIB && emit {
 		ev.Kind, ev.Family, ev.Prefix, ev.Attrs = EndOfRIB, u.EndOfRIBFamily, netip.Prefix{}, nil
 		ss.st.hub.emit(&ev)
 	}
 	return nil
+}
+
+// capped records the announcements of the last message dropped at a route
+// cap: counted per route, logged and a finding per router.
+func (ss *session) capped(p *peer, tbl wire.Table) {
+	n := ss.dropped
+	ss.dropped = 0
+	lim := &ss.st.lim
+	which, detail := limitRoutesPerPeer, fmt.Sprintf("peer %s holds %d routes (limits.max_routes_per_peer %d); further announcements dropped, table %s incomplete", p.key.addr, p.routes, lim.MaxRoutesPerPeer, tbl)
+	if p.routes < lim.MaxRoutesPerPeer {
+		which, detail = limitRoutesRouter, fmt.Sprintf("router holds %d routes (limits.max_routes_per_router %d); further announcements dropped", ss.rt.routes, lim.MaxRoutesPerRouter)
+	}
+	p.capped = true
+	ss.st.limit(which, ss.rt.addr, detail, uint64(n))
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, gets the station's metrics written into it.
 	Metrics *metrics.Set
+	// Limits bound what routers can make the station hold (zero fields:
+	// DefaultLimits).
+	Limits Limits
 }
 
 // Station is a BMP station. Its methods are safe for concurrent use.
@@ -56,8 +60,17 @@ type Station struct {
 	intern *internTable
 	hub    hub
 
+	lim  Limits
+	hits limitHits
+
 	mu      sync.RWMutex
 	routers map[string]*router
+	// conns counts the open connections per source address.
+	conns map[netip.Addr]int
+
+	expiredRouters, expiredPeers atomic.Uint64
+	// apiSlow counts API answers cut off because the client stopped reading.
+	apiSlow atomic.Uint64
 
 	closedMu sync.Mutex
 	closed   map[string]uint64
@@ -90,7 +103,9 @@ func New(cfg Config) (*Station, error) {
 		log:     cfg.Logger,
 		intern:  newInternTable(),
 		routers: make(map[string]*router),
+		conns:   make(map[netip.Addr]int),
 		closed:  make(map[string]uint64),
+		lim:     cfg.Limits.withDefaults(),
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -138,7 +153,7 @@ func (s *Station) Run(ctx context.Context) error {
 	if ln != nil {
 		err = s.Serve(ctx, ln)
 	} else {
-		<-ctx.Done()
+		s.janitor(ctx)
 	}
 	s.wg.Wait()
 	return err
@@ -152,6 +167,11 @@ func (s *Station) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.janitor(ctx)
+	}()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -164,12 +184,70 @@ func (s *Station) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("bmp: accept: %w", err)
 		}
+		src := remoteAddr(c)
+		if !s.admit(src) {
+			c.Close()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.leave(src)
 			s.serveConn(ctx, c)
 		}()
 	}
+}
+
+// janitor expires disconnected routers and down peers until ctx is done.
+func (s *Station) janitor(ctx context.Context) {
+	every := min(s.lim.RouterTTL.D(), s.lim.PeerTTL.D()) / 4
+	every = min(max(every, time.Second), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Expire()
+		}
+	}
+}
+
+func remoteAddr(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// admit applies the allow-list and the per-source connection cap to a new
+// connection; leave undoes its count when it ends.
+func (s *Station) admit(src netip.Addr) bool {
+	if src.IsValid() && !s.lim.allowed(src) {
+		s.limit(limitNotAllowed, src.String(), "connection from an address outside limits.allow_routers closed", 1)
+		return false
+	}
+	s.mu.Lock()
+	n := s.conns[src]
+	if n >= s.lim.MaxConnectionsPerSource {
+		s.mu.Unlock()
+		s.limit(limitConnsPerSource, src.String(), fmt.Sprintf("connection closed: %d sessions from this address are open", n), 1)
+		return false
+	}
+	s.conns[src] = n + 1
+	s.mu.Unlock()
+	return true
+}
+
+func (s *Station) leave(src netip.Addr) {
+	s.mu.Lock()
+	if s.conns[src] <= 1 {
+		delete(s.conns, src)
+	} else {
+		s.conns[src]--
+	}
+	s.mu.Unlock()
 }
 
 func (s *Station) dialLoop(ctx context.Context, addr string) {
@@ -196,8 +274,8 @@ func (s *Station) dialLoop(ctx context.Context, addr string) {
 
 func (s *Station) serveConn(ctx context.Context, c net.Conn) {
 	addr := c.RemoteAddr().String()
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		addr = ap.Addr().Unmap().String()
+	if a := remoteAddr(c); a.IsValid() {
+		addr = a.String()
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -227,18 +305,32 @@ func (e *sessionError) Unwrap() error { return e.err }
 // connection; tests and replays call it on any stream.
 func (s *Station) Ingest(ctx context.Context, routerAddr string, r io.Reader, closer io.Closer) error {
 	rt := newRouter(routerAddr, s.clock(), closer)
-	s.mu.Lock()
-	if old := s.routers[routerAddr]; old != nil && old.connected.Load() && old.closer != nil {
-		s.log.Warn("bmp: router reconnected; closing its previous session", "router", routerAddr)
-		old.replaced.Store(true)
-		old.closer.Close()
-	}
-	s.routers[routerAddr] = rt
-	s.mu.Unlock()
-	s.log.Info("bmp router connected", "router", routerAddr)
-	s.hub.emit(&Event{Kind: RouterConnected, Router: routerAddr, Arrival: rt.since})
-
 	sess := &session{st: s, rt: rt, rd: wire.NewReader(r, s.cfg.MaxMessageLen)}
+	if d, ok := r.(deadliner); ok {
+		sess.deadline = d
+	}
+	s.mu.Lock()
+	old := s.routers[routerAddr]
+	switch {
+	case old != nil && old.connected.Load():
+		// A second session from a live router's address replaces the first
+		// only once it has sent its Initiation: until then the old session
+		// and its routes stay, so a stray connection flushes nothing.
+		sess.pending = true
+	case old == nil && len(s.routers) >= s.lim.MaxRouters && !s.evictOldestLocked():
+		s.mu.Unlock()
+		s.limit(limitRouters, routerAddr, fmt.Sprintf("session refused: %d routers are connected (limits.max_routers)", s.lim.MaxRouters), 1)
+		s.countClosed(limitRouters)
+		return fmt.Errorf("bmp: router %s refused: the station holds its maximum of %d routers", routerAddr, s.lim.MaxRouters)
+	default:
+		s.routers[routerAddr] = rt
+	}
+	s.mu.Unlock()
+	if !sess.pending {
+		s.log.Info("bmp router connected", "router", routerAddr)
+		s.hub.emit(&Event{Kind: RouterConnected, Router: routerAddr, Arrival: rt.since})
+	}
+
 	err := sess.run(ctx)
 
 	reason, logErr := "eof", err
@@ -252,10 +344,13 @@ func (s *Station) Ingest(ctx context.Context, routerAddr string, r io.Reader, cl
 	case errors.Is(err, errTerminated):
 		reason, logErr = "termination", nil
 	case err == nil:
-	case errors.As(err, &fe):
-		reason = fe.Reason
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		reason = limitIdle
+		s.limit(limitIdle, routerAddr, fmt.Sprintf("session closed: no whole message within %s", sess.idle()), 1)
 	case errors.As(err, &se):
 		reason = se.reason
+	case errors.As(err, &fe):
+		reason = fe.Reason
 	default:
 		reason = "read_error"
 	}
@@ -269,12 +364,36 @@ func (s *Station) Ingest(ctx context.Context, routerAddr string, r io.Reader, cl
 	} else {
 		s.log.Info("bmp router session closed", "router", routerAddr, "reason", reason)
 	}
+	if sess.pending {
+		// It never took over: nothing of it is visible.
+		return err
+	}
 	sess.flushRouter("BMP session closed: " + why)
 	s.hub.emit(&Event{Kind: RouterGone, Router: routerAddr, Reason: why, Arrival: s.clock()})
 	if errors.Is(err, errTerminated) {
 		return nil
 	}
 	return err
+}
+
+// deadliner is the part of net.Conn the read deadline needs.
+type deadliner interface{ SetReadDeadline(time.Time) error }
+
+// takeOver makes a pending session's router the current one, closing the
+// session it replaces.
+func (s *Station) takeOver(rt *router) {
+	s.mu.Lock()
+	if old := s.routers[rt.addr]; old != nil && old != rt && old.connected.Load() {
+		s.log.Warn("bmp: router reconnected and sent its Initiation; closing its previous session", "router", rt.addr)
+		old.replaced.Store(true)
+		if old.closer != nil {
+			old.closer.Close()
+		}
+	}
+	s.routers[rt.addr] = rt
+	s.mu.Unlock()
+	s.log.Info("bmp router connected", "router", rt.addr)
+	s.hub.emit(&Event{Kind: RouterConnected, Router: rt.addr, Arrival: rt.since})
 }
 
 func (s *Station) countClosed(reason string) {
@@ -291,6 +410,12 @@ type router struct {
 	closer    io.Closer
 	connected atomic.Bool
 	replaced  atomic.Bool
+	// goneAt is when the session ended (Unix ns; 0 while connected), for
+	// expiry.
+	goneAt atomic.Int64
+	// peerGen changes when Expire removes peers, so that a session drops
+	// its cached peer.
+	peerGen atomic.Uint64
 
 	msgs           [wire.NumMsgTypes + 1]atomic.Uint64
 	addPathMissing atomic.Uint64
@@ -304,6 +429,8 @@ type router struct {
 	sysDescr string
 	info     *wire.Initiation
 	peers    map[peerKey]*peer
+	// routes is the number of routes of all peers, for the router cap.
+	routes int
 }
 
 func newRouter(addr string, now time.Time, closer io.Closer) *router {
@@ -348,6 +475,13 @@ type peer struct {
 	// was found to do.
 	addPath [wire.NumTables]wire.AddPath
 	stats   map[statKey]wire.Stat
+	// routes is the number of routes in all tables, for the peer cap;
+	// capped is set once an announcement was dropped at a cap.
+	routes int
+	capped bool
+	// statsAt is the arrival of the last Statistics Report, to learn the
+	// router's statistics interval.
+	statsAt time.Time
 }
 
 type statKey struct {

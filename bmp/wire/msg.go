@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -688,4 +690,108 @@ func DecodeRouteMirroring(b []byte) (RouteMirroring, error) {
 		b = b[4+l:]
 	}
 	return m, nil
+}
+
+var peerTypeNames = [...]string{"global", "rd", "local", "loc-rib"}
+
+// String is the peer type's name in the HTTP API: global, rd (RD instance:
+// a VRF / L3VPN), local, loc-rib; unknown types are "type-N".
+func (t PeerType) String() string {
+	if int(t) < len(peerTypeNames) {
+		return peerTypeNames[t]
+	}
+	return "type-" + strconv.Itoa(int(t))
+}
+
+// ParsePeerType reads what String writes ("l3vpn" too, for rd).
+func ParsePeerType(s string) (PeerType, bool) {
+	if s == "l3vpn" {
+		return PeerRD, true
+	}
+	for i, n := range peerTypeNames {
+		if n == s {
+			return PeerType(i), true
+		}
+	}
+	return 0, false
+}
+
+// FormatDistinguisher writes a peer distinguisher (a route distinguisher,
+// RFC 4364 4.2) as TYPE:ADMINISTRATOR:ASSIGNED, the way pmacct does: type 0
+// "0:65000:1" (2-byte ASN), type 1 "1:192.0.2.1:7" (IPv4 address), type 2
+// "2:4226809946:907" (4-byte ASN). Other types are "TYPE:0x" + 12 hex digits.
+func FormatDistinguisher(d uint64) string {
+	typ := d >> 48
+	switch typ {
+	case 0:
+		return fmt.Sprintf("0:%d:%d", (d>>32)&0xffff, d&0xffffffff)
+	case 1:
+		return fmt.Sprintf("1:%d.%d.%d.%d:%d", byte(d>>40), byte(d>>32), byte(d>>24), byte(d>>16), d&0xffff)
+	case 2:
+		return fmt.Sprintf("2:%d:%d", (d>>16)&0xffffffff, d&0xffff)
+	}
+	return fmt.Sprintf("%d:0x%012x", typ, d&0xffffffffffff)
+}
+
+// ParseDistinguisher reads what FormatDistinguisher writes. Without the
+// leading type (ADMIN:ASSIGNED, as routers print RDs) the type follows from
+// the administrator: an IPv4 address is type 1, an ASN above 65535 type 2,
+// else type 0.
+func ParseDistinguisher(s string) (uint64, error) {
+	bad := func(why string) (uint64, error) {
+		return 0, fmt.Errorf("distinguisher %q: %s (want TYPE:ADMIN:NUMBER such as 0:65000:1, 1:192.0.2.1:7 or 2:4226809946:907)", s, why)
+	}
+	parts := strings.Split(s, ":")
+	typ := -1
+	switch len(parts) {
+	case 3:
+		t, err := strconv.ParseUint(parts[0], 10, 16)
+		if err != nil || t > 2 {
+			return bad("the type is 0, 1 or 2")
+		}
+		typ, parts = int(t), parts[1:]
+	case 2:
+	default:
+		return bad("wrong number of fields")
+	}
+	admin, num := parts[0], parts[1]
+	if a, err := netip.ParseAddr(admin); err == nil {
+		if !a.Is4() || (typ != -1 && typ != 1) {
+			return bad("an IPv4 administrator goes with type 1")
+		}
+		n, err := strconv.ParseUint(num, 10, 16)
+		if err != nil {
+			return bad("the number of a type 1 distinguisher is 0 to 65535")
+		}
+		b := a.As4()
+		return 1<<48 | uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(b[2])<<24 | uint64(b[3])<<16 | n, nil
+	}
+	as, err := strconv.ParseUint(admin, 10, 32)
+	if err != nil {
+		return bad("the administrator is neither an ASN nor an IPv4 address")
+	}
+	if typ == -1 {
+		typ = 0
+		if as > 0xffff {
+			typ = 2
+		}
+	}
+	switch typ {
+	case 0:
+		if as > 0xffff {
+			return bad("a type 0 administrator is a 2-byte ASN")
+		}
+		n, err := strconv.ParseUint(num, 10, 32)
+		if err != nil {
+			return bad("the number of a type 0 distinguisher is 0 to 4294967295")
+		}
+		return as<<32 | n, nil
+	case 2:
+		n, err := strconv.ParseUint(num, 10, 16)
+		if err != nil {
+			return bad("the number of a type 2 distinguisher is 0 to 65535")
+		}
+		return 2<<48 | as<<16 | n, nil
+	}
+	return bad("an ASN administrator goes with type 0 or 2")
 }
