@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/internal/serve"
 )
 
 func init() {
@@ -47,6 +49,8 @@ type Options struct {
 	Log        *slog.Logger
 	// Listener replaces the configured listen address (tests).
 	Listener net.Listener
+	// Limits of the HTTP server; zero fields take serve.DefaultLimits.
+	Limits serve.Limits
 }
 
 // Agent is a running anydiag agent.
@@ -60,11 +64,18 @@ type Agent struct {
 
 	reload   chan chan error
 	inflight sync.Map // task name → *atomic.Bool, see scheduler.inflight
+	sched    *scheduler
 
-	mu     sync.Mutex
-	sched  *scheduler
-	comps  *components
-	listen net.Addr
+	// wake asks the policy loop to evaluate now; its buffer of one
+	// coalesces a burst of events into one evaluation.
+	wake chan struct{}
+	// runner is the running health checks' runner, read by the policy.
+	runner atomic.Pointer[health.Runner]
+
+	mu        sync.Mutex
+	comps     *components
+	listen    net.Addr
+	buildInfo string
 }
 
 // New loads the configuration and builds the agent; nothing runs yet.
@@ -86,12 +97,35 @@ func New(opts Options) (*Agent, error) {
 		store:  newFindingStore(opts.Now),
 		self:   metrics.NewSet(),
 		reload: make(chan chan error),
+		wake:   make(chan struct{}, 1),
 	}
+	a.sched = newScheduler(a.now, a.log, &a.inflight, a.onCycle)
 	a.cfg.Store(cfg)
-	a.self.NewGauge(prometheus.Name("anydiag_build_info", "version", opts.Version, "node", cfg.Node.Name,
-		"site", cfg.Node.Site, "continent", cfg.Node.Continent), nil).Set(1)
+	a.setBuildInfo(cfg.Node)
 	a.self.NewGauge("anydiag_config_last_reload_successful", nil).Set(1)
 	return a, nil
+}
+
+// setBuildInfo labels anydiag_build_info with the node in force.
+func (a *Agent) setBuildInfo(n config.Node) {
+	name := prometheus.Name("anydiag_build_info", "version", a.opts.Version, "node", n.Name,
+		"site", n.Site, "continent", n.Continent)
+	if name == a.buildInfo {
+		return
+	}
+	if a.buildInfo != "" {
+		a.self.UnregisterMetric(a.buildInfo)
+	}
+	a.self.GetOrCreateGauge(name, nil).Set(1)
+	a.buildInfo = name
+}
+
+// wakePolicy asks the policy loop to evaluate now, without waiting.
+func (a *Agent) wakePolicy() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Config returns the configuration in force.
@@ -125,6 +159,14 @@ func (a *Agent) Reload(ctx context.Context) error {
 // components shut down (withdrawing on shutdown when configured) and every
 // goroutine is waited for.
 func (a *Agent) Run(ctx context.Context) error {
+	// A daemon holding sockets for BGP, BMP, HTTP clients and health probes
+	// wants every descriptor it is allowed; the servers' connection caps
+	// are derived from the raised limit.
+	if n, err := serve.RaiseNOFILE(); err != nil {
+		a.log.Warn("could not raise the open-files limit", "nofile", n, "err", err)
+	} else {
+		a.log.Info("open-files limit", "nofile", n, "http_max_conns", a.limits().MaxConns)
+	}
 	ln := a.opts.Listener
 	if ln == nil {
 		var err error
@@ -146,23 +188,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.comps = comps
 	a.mu.Unlock()
 
-	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	limits := a.limits()
+	srv := serve.New(a.handler(), limits)
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
+	go func() { srvErr <- srv.Serve(serve.Listen(ln, limits)) }()
 	a.log.Info("agent listening", "addr", ln.Addr().String(), "node", a.Config().Node.Name)
 
 	for {
 		schedCtx, stopSched := context.WithCancel(ctx)
-		sched := newScheduler(a.now, a.log, &a.inflight, a.onCycle)
-		a.mu.Lock()
-		a.sched = sched
-		a.mu.Unlock()
 		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sched.run(schedCtx, a.comps.tasks())
-		}()
+		wg.Go(func() { a.sched.run(schedCtx, a.comps.tasks()) })
 
 		var reloadDone chan error
 		select {
@@ -182,6 +217,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		reloadDone <- a.applyReload(ctx)
 	}
 
+	// The HTTP server stays up until the components have shut down: the
+	// fleet guard may count this node's routes through its own BMP API.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	a.comps.shutdown(shutdownCtx)
@@ -189,6 +226,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// limits are the HTTP server's limits: Options.Limits over the defaults,
+// the connection cap taken after RaiseNOFILE.
+func (a *Agent) limits() serve.Limits {
+	l := a.opts.Limits
+	if l.MaxConns <= 0 {
+		l.MaxConns = serve.DefaultMaxConns()
+	}
+	return l
 }
 
 // applyReload swaps in a new configuration and its components, or keeps
@@ -203,6 +250,7 @@ func (a *Agent) applyReload(ctx context.Context) error {
 			a.cfg.Store(cfg)
 			a.mu.Lock()
 			a.comps = comps
+			a.setBuildInfo(cfg.Node)
 			a.mu.Unlock()
 		}
 	}
@@ -230,7 +278,11 @@ func (a *Agent) onCycle(task string, fs []finding.Finding, err error, took time.
 	} else {
 		up.Set(1)
 	}
-	a.store.set(task, fs)
+	// A change in the findings is an input of the policy (rules on
+	// findings); its own findings are not.
+	if a.store.set(task, fs) && task != "policy" {
+		a.wakePolicy()
+	}
 }
 
 // Findings returns the active findings, worst first.
@@ -253,7 +305,7 @@ func (a *Agent) writeMetrics(w io.Writer) error {
 	a.mu.Lock()
 	var extra []func(io.Writer)
 	if a.comps != nil {
-		extra = a.comps.core.extra
+		extra = a.comps.extra()
 	}
 	a.mu.Unlock()
 	return prometheus.WriteWith(w, true, func(w io.Writer) {
@@ -275,12 +327,10 @@ type Status struct {
 func (a *Agent) status() Status {
 	st := Status{Node: a.Config().Node, Version: a.opts.Version, Findings: len(a.store.all())}
 	var extra func() any
+	st.Collectors = a.sched.snapshot()
 	a.mu.Lock()
-	if a.sched != nil {
-		st.Collectors = a.sched.snapshot()
-	}
 	if a.comps != nil {
-		extra = a.comps.core.status
+		extra = a.comps.status()
 	}
 	a.mu.Unlock()
 	// The speaker's status may take a round trip; never under the lock.
@@ -318,13 +368,13 @@ func (a *Agent) handler() http.Handler {
 	// a reload that replaces them takes effect at once.
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
-		h := a.comps.core.handler
+		c := a.comps
 		a.mu.Unlock()
-		if h == nil {
+		if c == nil {
 			http.NotFound(w, r)
 			return
 		}
-		h.ServeHTTP(w, r)
+		c.ServeHTTP(w, r)
 	}))
 	return mux
 }

@@ -9,112 +9,225 @@ import (
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/exporters/push"
 	"github.com/anydiag/anydiag/internal/config"
 )
 
-// part is a group of components built from the configuration: collector
-// tasks, the metric sets they publish, the APIs they serve, and how to stop
-// them.
+// part is a group of components built from one part of the configuration:
+// collector tasks, the metric sets they publish, the APIs they serve, and
+// how to stop them.
 type part struct {
-	tasks   []Task
-	sets    []*setHolder
-	extra   []func(io.Writer)
-	handler http.Handler
-	status  func() any
-	stops   []func(context.Context)
-	// shutdown runs only when the agent exits, before stops: withdraw on
-	// shutdown must never run on a reload.
-	shutdown []func(context.Context)
+	tasks []Task
+	sets  []*setHolder
+	extra []func(io.Writer)
+	mux   *http.ServeMux
+	// status adds to /api/v1/status (the speaker's peers).
+	status func() any
+	stops  []func(context.Context)
+
+	// What later parts use: the speaker part's speaker, the health part's
+	// runner, the policy part's engine and loop.
+	speaker policy.Speaker
+	kind    string
+	runner  *health.Runner
+	policy  *policyPart
 }
 
-// components are the agent's parts: the core (BMP station, push, speaker,
-// health checks, policy) lives across reloads while its configuration is
-// unchanged, so a SIGHUP never bounces BGP sessions or forgets penalties;
-// the host collectors are rebuilt on every reload.
+// components are the agent's parts. Each is rebuilt by a reload only when
+// its own sections change, so a reload of the policy keeps the BGP sessions
+// and the BMP station's routes and flap history; the host collectors are
+// rebuilt on every reload.
 type components struct {
-	core    *part
-	coreCfg *config.Config
+	cfg     *config.Config
+	bmp     *part
+	push    *part
+	speaker *part
+	health  *part
+	policy  *part
 	host    *part
 }
 
+// sections says which parts two configurations build differently.
+type sections struct{ bmp, push, speaker, health, policy bool }
+
+func changed(a, b *config.Config) sections {
+	var s sections
+	s.bmp = !reflect.DeepEqual(a.Collectors.BMP, b.Collectors.BMP) || !reflect.DeepEqual(a.Anycast, b.Anycast)
+	s.push = !reflect.DeepEqual(a.Exporters.Push, b.Exporters.Push) || !reflect.DeepEqual(a.Node, b.Node)
+	s.speaker = !reflect.DeepEqual(a.Speaker, b.Speaker)
+	s.health = !reflect.DeepEqual(a.Health, b.Health)
+	// The policy uses the speaker, so a new speaker means a new engine
+	// (handed the old one's state).
+	s.policy = s.speaker || !reflect.DeepEqual(a.Policy, b.Policy) || !reflect.DeepEqual(a.Anycast, b.Anycast) ||
+		!reflect.DeepEqual(a.Node, b.Node) || a.Exporters.TokenFile != b.Exporters.TokenFile ||
+		!reflect.DeepEqual(a.Exporters.Alertmanager, b.Exporters.Alertmanager)
+	return s
+}
+
+func all() sections { return sections{true, true, true, true, true} }
+
 // startComponents builds and starts every configured component.
 func startComponents(ctx context.Context, a *Agent, cfg *config.Config) (*components, error) {
-	core, err := startCore(ctx, a, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &components{core: core, coreCfg: cfg, host: startHost(a, cfg)}, nil
-}
-
-func startHost(a *Agent, cfg *config.Config) *part {
-	h := &part{}
-	h.tasks = hostTasks(a, cfg, h)
-	return h
-}
-
-func startCore(ctx context.Context, a *Agent, cfg *config.Config) (*part, error) {
-	c := &part{}
-	mux := http.NewServeMux()
-	c.handler = mux
-	for _, start := range []func() error{
-		func() error { return startBMP(ctx, a, cfg, c, mux) },
-		func() error { return startPush(ctx, a, cfg, c) },
-		func() error { return startPolicy(ctx, a, cfg, c, mux) },
-	} {
-		if err := start(); err != nil {
-			c.stop(context.Background())
-			return nil, err
-		}
-	}
-	return c, nil
-}
-
-// sameCore reports whether two configurations build the same core.
-func sameCore(a, b *config.Config) bool {
-	return reflect.DeepEqual(a.Node, b.Node) && reflect.DeepEqual(a.Anycast, b.Anycast) &&
-		reflect.DeepEqual(a.Speaker, b.Speaker) && reflect.DeepEqual(a.Health, b.Health) &&
-		reflect.DeepEqual(a.Policy, b.Policy) && reflect.DeepEqual(a.Exporters, b.Exporters) &&
-		reflect.DeepEqual(a.Collectors.BMP, b.Collectors.BMP)
-}
-
-// reconfigure builds the components of a new configuration: new host
-// collectors, and a new core only when its sections changed.
-func (c *components) reconfigure(ctx context.Context, a *Agent, cfg *config.Config) (*components, error) {
-	if sameCore(c.coreCfg, cfg) {
-		c.host.stop(ctx)
-		return &components{core: c.core, coreCfg: c.coreCfg, host: startHost(a, cfg)}, nil
-	}
-	// The old core stops first: the new speaker binds the same port. Should
-	// the new one fail, the old configuration is started again.
-	a.log.Warn("configuration reload changes the speaker, policy, health checks or exporters: restarting them (BGP sessions restart)")
-	c.core.stop(ctx)
-	c.host.stop(ctx)
-	next, err := startComponents(ctx, a, cfg)
-	if err != nil {
-		if old, oerr := startComponents(ctx, a, c.coreCfg); oerr == nil {
-			*c = *old
-		}
+	next := &components{cfg: cfg}
+	if err := next.start(ctx, a, all(), nil); err != nil {
 		return nil, err
 	}
 	return next, nil
 }
 
-// shutdown stops everything for good, withdraw-on-shutdown included.
-func (c *components) shutdown(ctx context.Context) {
-	for _, f := range c.core.shutdown {
-		f(ctx)
+// start starts the parts marked in s, in dependency order; parts not
+// marked must already be set. On failure the parts it started are stopped.
+func (c *components) start(ctx context.Context, a *Agent, s sections, state any) error {
+	// Components live until their stop function runs, never until the
+	// agent's context ends: at shutdown the policy's last decisions still
+	// need the BMP station, the health checks and the speaker.
+	ctx = context.WithoutCancel(ctx)
+	cfg := c.cfg
+	var started []*part
+	steps := []struct {
+		on  bool
+		dst **part
+		run func(p *part) error
+	}{
+		{s.bmp, &c.bmp, func(p *part) error { return startBMP(ctx, a, cfg, p, p.mux) }},
+		{s.push, &c.push, func(p *part) error { return startPush(ctx, a, cfg, p) }},
+		{s.speaker, &c.speaker, func(p *part) error { return startSpeaker(ctx, a, cfg.Speaker, p) }},
+		{s.health, &c.health, func(p *part) error { return startHealth(ctx, a, cfg, p) }},
+		{s.policy, &c.policy, func(p *part) error { return startPolicy(ctx, a, cfg, c.speaker, p, state) }},
 	}
-	c.core.stop(ctx)
+	for _, st := range steps {
+		if !st.on {
+			continue
+		}
+		p := &part{mux: http.NewServeMux()}
+		if err := st.run(p); err != nil {
+			p.stop(context.Background())
+			for i := len(started) - 1; i >= 0; i-- {
+				started[i].stop(context.Background())
+			}
+			return err
+		}
+		*st.dst = p
+		started = append(started, p)
+	}
+	c.host = startHost(a, cfg)
+	return nil
+}
+
+func startHost(a *Agent, cfg *config.Config) *part {
+	h := &part{mux: http.NewServeMux()}
+	h.tasks = hostTasks(a, cfg, h)
+	return h
+}
+
+// stopParts stops the parts marked in s, dependents first.
+func (c *components) stopParts(ctx context.Context, s sections) {
+	for _, st := range []struct {
+		on bool
+		p  *part
+	}{{s.policy, c.policy}, {s.speaker, c.speaker}, {s.health, c.health}, {s.push, c.push}, {s.bmp, c.bmp}} {
+		if st.on && st.p != nil {
+			st.p.stop(ctx)
+		}
+	}
+}
+
+// reconfigure builds the components of a new configuration: new host
+// collectors, and new parts only where their sections changed. The old
+// parts that change stop first (the new speaker and station bind the same
+// ports); should a new one fail, the old configuration's parts are started
+// again and the error returned.
+func (c *components) reconfigure(ctx context.Context, a *Agent, cfg *config.Config) (*components, error) {
+	s := changed(c.cfg, cfg)
+	if s.speaker {
+		a.log.Warn("configuration reload changes the speaker: restarting it (BGP sessions restart)")
+	}
 	c.host.stop(ctx)
+	c.stopParts(ctx, s)
+	// The state is read once the old policy loop has stopped, so no
+	// decision falls between the hand-over and the new engine.
+	var state any
+	if s.policy && c.policy != nil && c.policy.policy != nil {
+		state = engineState(c.policy.policy.eng)
+	}
+	next := &components{cfg: cfg, bmp: c.bmp, push: c.push, speaker: c.speaker, health: c.health, policy: c.policy}
+	if err := next.start(ctx, a, s, state); err != nil {
+		old := &components{cfg: c.cfg, bmp: c.bmp, push: c.push, speaker: c.speaker, health: c.health, policy: c.policy}
+		if oerr := old.start(ctx, a, s, state); oerr != nil {
+			a.log.Error("restarting the old configuration's components failed", "err", oerr)
+		}
+		*c = *old
+		return nil, err
+	}
+	return next, nil
+}
+
+// shutdown stops everything for good. The order makes the shutdown's
+// decisions true: the policy loop stops, then the engine decides on its
+// withdrawals while every input of its guards (BMP station, health checks,
+// the agent's HTTP server) is still running; then the speaker stops, and
+// what stopping it did to the routes is audited; then the rest.
+func (c *components) shutdown(ctx context.Context) {
+	c.host.stop(ctx)
+	if c.policy != nil && c.policy.policy != nil {
+		c.policy.policy.shutdown(ctx, c.speaker)
+	}
+	c.stopParts(ctx, all())
+}
+
+func (c *components) parts() []*part {
+	var out []*part
+	for _, p := range []*part{c.bmp, c.push, c.speaker, c.health, c.policy, c.host} {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (c *components) tasks() []Task {
-	return append(append([]Task(nil), c.core.tasks...), c.host.tasks...)
+	var out []Task
+	for _, p := range c.parts() {
+		out = append(out, p.tasks...)
+	}
+	return out
 }
 
 func (c *components) sets() []*setHolder {
-	return append(append([]*setHolder(nil), c.core.sets...), c.host.sets...)
+	var out []*setHolder
+	for _, p := range c.parts() {
+		out = append(out, p.sets...)
+	}
+	return out
+}
+
+func (c *components) extra() []func(io.Writer) {
+	var out []func(io.Writer)
+	for _, p := range c.parts() {
+		out = append(out, p.extra...)
+	}
+	return out
+}
+
+// status is the speaker's part of /api/v1/status, if any.
+func (c *components) status() func() any {
+	if c.speaker == nil {
+		return nil
+	}
+	return c.speaker.status
+}
+
+// ServeHTTP sends a request to the part that serves its path.
+func (c *components) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, p := range c.parts() {
+		if h, pattern := p.mux.Handler(r); pattern != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	http.NotFound(w, r)
 }
 
 // stop stops the part's components in reverse order of start.

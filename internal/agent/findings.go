@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,10 +33,16 @@ func newFindingStore(now func() time.Time) *findingStore {
 	return &findingStore{now: now, bySrc: map[string][]finding.Finding{}, since: map[string]time.Time{}, metrics: metrics.NewSet()}
 }
 
-// set replaces the findings of one source.
-func (s *findingStore) set(src string, fs []finding.Finding) {
+// set replaces the findings of one source and reports whether that
+// changed which findings are active.
+func (s *findingStore) set(src string, fs []finding.Finding) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	before := map[string]bool{}
+	for _, f := range s.bySrc[src] {
+		before[f.Key()] = true
+	}
+	changed := false
 	kept := make([]finding.Finding, 0, len(fs))
 	for _, f := range fs {
 		k := src + "\x00" + f.Key()
@@ -48,7 +55,12 @@ func (s *findingStore) set(src string, fs []finding.Finding) {
 			s.since[k] = f.Since
 		}
 		kept = append(kept, f)
+		if !before[f.Key()] {
+			changed = true
+		}
+		delete(before, f.Key())
 	}
+	changed = changed || len(before) > 0
 	s.bySrc[src] = kept
 	live := map[string]bool{}
 	for src, list := range s.bySrc {
@@ -62,6 +74,21 @@ func (s *findingStore) set(src string, fs []finding.Finding) {
 		}
 	}
 	s.rebuildMetrics()
+	return changed
+}
+
+// allExcept returns the active findings of every source but the named ones.
+func (s *findingStore) allExcept(srcs ...string) []finding.Finding {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []finding.Finding
+	for src, list := range s.bySrc {
+		if !slices.Contains(srcs, src) {
+			out = append(out, list...)
+		}
+	}
+	finding.Sort(out)
+	return out
 }
 
 // all returns every active finding, worst first.

@@ -21,50 +21,95 @@ import (
 	"github.com/anydiag/anydiag/exporters/alertmanager"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/internal/safefile"
 	"github.com/anydiag/anydiag/speakers/bird"
 	"github.com/anydiag/anydiag/speakers/frr"
 	"github.com/anydiag/anydiag/speakers/gobgp"
 	"github.com/anydiag/anydiag/speakers/gobgpapi"
 )
 
-// startPolicy starts the speaker, the health checks and the policy engine,
-// and mounts the policy, control and webhook APIs on mux.
-func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *http.ServeMux) error {
-	if cfg.Speaker.Kind() == "" {
+// startHealth runs the health checks, with or without a speaker: their
+// metrics and findings are useful on their own. A check that changes state
+// publishes its findings and wakes the policy at once.
+func startHealth(ctx context.Context, a *Agent, cfg *config.Config, c *part) error {
+	if len(cfg.Health.Checks) == 0 {
 		return nil
 	}
-	sp, err := startSpeaker(ctx, a, cfg.Speaker, c)
-	if err != nil {
-		return fmt.Errorf("agent: speaker %s: %w", cfg.Speaker.Kind(), err)
-	}
-
 	set := metrics.NewSet()
 	c.sets = append(c.sets, &setHolder{set: set})
-
-	runner, err := health.NewRunner(cfg.Health, health.Options{Metrics: set, Logger: a.log.With("component", "health")})
+	var runner *health.Runner
+	runner, err := health.NewRunner(cfg.Health, health.Options{Metrics: set, Logger: a.log.With("component", "health"),
+		OnChange: func(health.State) {
+			a.store.set("health", healthFindings(runner.States()))
+			a.wakePolicy()
+		}})
 	if err != nil {
 		return fmt.Errorf("agent: health: %w", err)
 	}
-	hctx, stopHealth := context.WithCancel(ctx)
+	a.runner.Store(runner)
+	hctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := runner.Run(hctx); err != nil && !errors.Is(err, context.Canceled) {
 			a.log.Error("health checks stopped", "err", err)
 		}
-	}()
-	c.stops = append(c.stops, func(context.Context) { stopHealth(); wg.Wait() })
+	})
+	c.runner = runner
+	c.stops = append(c.stops, func(context.Context) {
+		stop()
+		wg.Wait()
+		a.runner.CompareAndSwap(runner, nil)
+		a.store.set("health", nil)
+	})
+	return nil
+}
 
+// healthFindings are the findings of the checks' states.
+func healthFindings(states []health.State) []finding.Finding {
+	var fs []finding.Finding
+	for _, st := range states {
+		switch {
+		case st.Last.Exhausted:
+			fs = append(fs, finding.New("health.resource_exhausted", "check "+st.Check,
+				fmt.Sprintf("health check %s (%s) could not probe: the agent is out of descriptors or buffers: %s", st.Check, st.Type, st.Last.Error),
+				map[string]any{"error": st.Last.Error}, st.Since))
+		case st.Status == health.StatusDown:
+			fs = append(fs, finding.New("health.check_failing", "check "+st.Check,
+				fmt.Sprintf("health check %s (%s) is down: %s", st.Check, st.Type, st.Last.Error),
+				map[string]any{"consecutive_failures": st.Failures, "latency_seconds": st.Last.Latency.Seconds()}, st.Since))
+		}
+	}
+	return fs
+}
+
+// policyPart is the running policy: its engine and the loop that feeds it.
+type policyPart struct {
+	a        *Agent
+	eng      *policy.Engine
+	audit    io.Writer
+	stopLoop func()
+	loopDone chan struct{}
+	once     sync.Once
+}
+
+// startPolicy starts the policy engine on the speaker part's speaker and
+// mounts the policy, control and webhook APIs. state, when not nil, is the
+// previous engine's state (a reload), which wins over the state file.
+func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c *part, state any) error {
+	if sp == nil || sp.speaker == nil {
+		return nil
+	}
+	set := metrics.NewSet()
+	c.sets = append(c.sets, &setHolder{set: set})
 	fleet, err := policy.NewFleetCounter(cfg.Policy.FleetGuard, nil)
 	if err != nil {
 		return fmt.Errorf("agent: fleet guard: %w", err)
 	}
 	var audit io.Writer
 	if cfg.Policy.AuditFile != "" {
-		f, err := os.OpenFile(cfg.Policy.AuditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := safefile.OpenAppend(cfg.Policy.AuditFile)
 		if err != nil {
-			return fmt.Errorf("agent: policy audit file: %w", err)
+			return fmt.Errorf("agent: policy.audit_file: %w", err)
 		}
 		audit = f
 		c.stops = append(c.stops, func(context.Context) { f.Close() })
@@ -77,10 +122,11 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux
 	if !pcfg.Canary.IsValid() && cfg.Anycast.Canary != nil {
 		pcfg.Canary = *cfg.Anycast.Canary
 	}
-	opts := policy.Options{Speaker: sp, Audit: audit, Metrics: set, Logger: a.log.With("component", "policy"), Now: a.now}
+	opts := policy.Options{Speaker: sp.speaker, Audit: audit, Metrics: set, Logger: a.log.With("component", "policy"), Now: a.now}
 	if fleet != nil {
 		opts.Fleet = fleet
 	}
+	withState(&opts, state)
 	eng, err := policy.NewEngine(pcfg, prefixes, opts)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -88,40 +134,28 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	// Withdraw-on-shutdown runs when the agent exits, before the speaker stops.
-	c.shutdown = append(c.shutdown, func(ctx context.Context) { eng.Shutdown(ctx) })
 
 	interval := pcfg.Interval.D()
 	if interval <= 0 {
 		interval = time.Second
 	}
-	c.tasks = append(c.tasks, Task{Name: "policy", Interval: interval, Timeout: max(interval, 10*time.Second),
-		Run: func(ctx context.Context) ([]finding.Finding, error) {
-			in := policy.Input{Checks: map[string]string{}, Findings: otherFindings(a.store.all())}
-			for _, st := range runner.States() {
-				in.Checks[st.Check] = string(st.Status)
-			}
-			now := a.now()
-			eng.Evaluate(ctx, now, in)
-			fs := eng.Findings(now)
-			for _, st := range runner.States() {
-				if st.Status == health.StatusDown {
-					fs = append(fs, finding.New("health.check_failing", "check "+st.Check,
-						fmt.Sprintf("health check %s (%s) is down: %s", st.Check, st.Type, st.Last.Error),
-						map[string]any{"consecutive_failures": st.Failures, "latency_seconds": st.Last.Latency.Seconds()}, st.Since))
-				}
-			}
-			return fs, nil
-		}})
+	lctx, stop := context.WithCancel(ctx)
+	pp := &policyPart{a: a, eng: eng, audit: audit, stopLoop: stop, loopDone: make(chan struct{})}
+	go func() {
+		defer close(pp.loopDone)
+		pp.loop(lctx, interval)
+	}()
+	c.policy = pp
+	c.stops = append(c.stops, func(context.Context) { pp.stop() })
 
-	mux.Handle("/api/v1/policy/", eng.Handler())
+	c.mux.Handle("/api/v1/policy/", eng.Handler())
 	token, err := readToken(cfg.Exporters.TokenFile)
 	if err != nil {
 		return err
 	}
-	mountControl(mux, eng, token)
+	mountControl(c.mux, eng, token, a.wakePolicy)
 	if am := cfg.Exporters.Alertmanager; am != nil {
-		rcv, err := alertmanager.New(*am, eng, a.log.With("component", "alertmanager"))
+		rcv, err := alertmanager.New(*am, wakingApplier{eng, a.wakePolicy}, a.log.With("component", "alertmanager"))
 		if err != nil {
 			return fmt.Errorf("agent: alertmanager webhook: %w", err)
 		}
@@ -135,15 +169,131 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux
 			go func() { defer close(done); rcv.Serve(actx, ln) }()
 			c.stops = append(c.stops, func(context.Context) { stop(); <-done })
 		} else {
-			mux.Handle("POST /api/v1/alertmanager", rcv)
+			c.mux.Handle("POST /api/v1/alertmanager", rcv)
 		}
 	}
 	return nil
 }
 
+// loop evaluates the policy whenever an input changes (a health transition,
+// a change of the findings, an applied alert, a control request: each sends
+// on the agent's wake channel), at the engine's next deadline (hold-down
+// end, hysteresis, alert expiry), and on policy.interval as a safety net.
+// One goroutine evaluates, so evaluations never overlap.
+func (pp *policyPart) loop(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	deadline := time.NewTimer(time.Hour)
+	deadline.Stop()
+	defer deadline.Stop()
+	for {
+		pp.evaluate(ctx)
+		if d := nextDeadline(pp.eng); !d.IsZero() {
+			deadline.Reset(max(d.Sub(pp.a.now()), 0))
+		} else {
+			deadline.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-pp.a.wake:
+		case <-deadline.C:
+		case <-tick.C:
+		}
+	}
+}
+
+// evaluate feeds the engine the checks' states and the other findings, and
+// publishes the policy's own findings.
+func (pp *policyPart) evaluate(ctx context.Context) {
+	a := pp.a
+	in := policy.Input{Checks: map[string]string{}, Findings: a.store.allExcept("policy", "health")}
+	if r := a.runner.Load(); r != nil {
+		for _, st := range r.States() {
+			in.Checks[st.Check] = string(st.Status)
+		}
+	}
+	start := a.now()
+	pp.eng.Evaluate(ctx, start, in)
+	a.onCycle("policy", pp.eng.Findings(a.now()), nil, a.now().Sub(start))
+}
+
+// stop ends the loop and waits for it; an evaluation in flight finishes
+// (its speaker calls see the loop's context cancelled).
+func (pp *policyPart) stop() {
+	pp.once.Do(func() {
+		pp.stopLoop()
+		<-pp.loopDone
+	})
+}
+
+// shutdown makes the shutdown decisions and stops the speaker, then audits
+// what stopping the speaker really did: the embedded speaker closes its
+// sessions, so a withdrawal the fleet guard refused happens anyway; an
+// external daemon keeps announcing whatever the engine did not withdraw.
+func (pp *policyPart) shutdown(ctx context.Context, sp *part) {
+	pp.stop()
+	pp.eng.Shutdown(ctx)
+	if sp == nil || sp.speaker == nil {
+		return
+	}
+	st, err := sp.speaker.State(ctx)
+	if err != nil {
+		pp.a.log.Warn("reading the speaker's routes before stopping it", "err", err)
+	}
+	sp.stop(ctx)
+	now := pp.a.now()
+	for _, s := range st {
+		if !s.Announced || !slicesContains(pp.eng.Prefixes(), s.Prefix) {
+			continue
+		}
+		d := policy.Decision{Time: now.UTC(), Prefix: s.Prefix, Source: policy.SourceShutdown, Outcome: policy.OutcomeApplied,
+			Evidence: map[string]any{"speaker": sp.kind}}
+		if sp.kind == "gobgp" {
+			d.Action = policy.ActionWithdraw
+			d.Reason = "the embedded speaker stopped with the agent and closed its BGP sessions: upstreams no longer hold the route, whatever the policy decided"
+		} else {
+			d.Action = policy.ActionAnnounce
+			d.Reason = fmt.Sprintf("the agent stopped; the %s daemon keeps announcing the route", sp.kind)
+		}
+		pp.a.log.Warn("shutdown: route state after the speaker stopped", "prefix", s.Prefix, "action", d.Action, "reason", d.Reason)
+		if pp.audit != nil {
+			b, _ := json.Marshal(d)
+			// One write per line: a full disk loses the line, never half of it.
+			if _, err := pp.audit.Write(append(b, '\n')); err != nil {
+				pp.a.log.Error("policy audit", "err", err)
+			}
+		}
+	}
+}
+
+func slicesContains(ps []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// wakingApplier wakes the policy loop after the webhook applied alerts, so
+// the policy's findings follow at once.
+type wakingApplier struct {
+	eng  *policy.Engine
+	wake func()
+}
+
+func (w wakingApplier) ApplyAlerts(ctx context.Context, alerts []policy.Alert) ([]policy.Decision, error) {
+	defer w.wake()
+	return w.eng.ApplyAlerts(ctx, alerts)
+}
+
 // startSpeaker starts the configured speaker and registers its stop and,
 // for the GoBGP ones, its per-peer status.
-func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *part) (policy.Speaker, error) {
+func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *part) error {
+	if cfg.Kind() == "" {
+		return nil
+	}
 	log := a.log.With("component", "speaker")
 	type peered interface {
 		Peers(context.Context) ([]gobgp.PeerState, error)
@@ -153,10 +303,10 @@ func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *part) (p
 	case cfg.GoBGP != nil:
 		s, err := gobgp.New(*cfg.GoBGP, log)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("agent: speaker gobgp: %w", err)
 		}
 		if err := s.Start(ctx); err != nil {
-			return nil, err
+			return fmt.Errorf("agent: speaker gobgp: %w", err)
 		}
 		c.stops = append(c.stops, func(ctx context.Context) {
 			if err := s.Stop(ctx); err != nil {
@@ -167,23 +317,24 @@ func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *part) (p
 	case cfg.GoBGPAPI != nil:
 		s, err := gobgpapi.Dial(ctx, *cfg.GoBGPAPI, nil, log)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("agent: speaker gobgpapi: %w", err)
 		}
 		c.stops = append(c.stops, func(context.Context) { s.Close() })
 		sp = s
 	case cfg.BIRD != nil:
 		s, err := bird.New(*cfg.BIRD, log)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("agent: speaker bird: %w", err)
 		}
 		sp = s
 	case cfg.FRR != nil:
 		s, err := frr.New(*cfg.FRR, log)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("agent: speaker frr: %w", err)
 		}
 		sp = s
 	}
+	c.speaker, c.kind = sp, cfg.Kind()
 	if pr, ok := sp.(peered); ok {
 		c.status = func() any {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -197,21 +348,10 @@ func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *part) (p
 	} else {
 		c.status = func() any { return map[string]any{"speaker": cfg.Kind()} }
 	}
-	return sp, nil
+	return nil
 }
 
-// otherFindings drops the policy's own findings from its input, so a
-// refusal never feeds back into the next evaluation.
-func otherFindings(fs []finding.Finding) []finding.Finding {
-	out := fs[:0:0]
-	for _, f := range fs {
-		if !strings.HasPrefix(f.Code, "policy.") && f.Code != "health.check_failing" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
+// readToken reads the control API's bearer token.
 func readToken(path string) (string, error) {
 	if path == "" {
 		return "", nil
@@ -236,7 +376,8 @@ type ControlRequest struct {
 // mountControl serves the authenticated control API used by `anydiag
 // withdraw|announce|drain|undrain`. Without a token it is not served at
 // all: an unauthenticated withdraw button is an outage waiting to happen.
-func mountControl(mux *http.ServeMux, eng *policy.Engine, token string) {
+// Every request wakes the policy loop afterwards, so the findings follow.
+func mountControl(mux *http.ServeMux, eng *policy.Engine, token string, wake func()) {
 	if token == "" {
 		return
 	}
@@ -254,13 +395,14 @@ func mountControl(mux *http.ServeMux, eng *policy.Engine, token string) {
 					return
 				}
 			}
+			defer wake()
 			h(w, r, req)
 		}
 	}
 	prefixOf := func(w http.ResponseWriter, req ControlRequest) (netip.Prefix, bool) {
 		p, err := netip.ParsePrefix(req.Prefix)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("prefix %q: %v", req.Prefix, err)})
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("prefix %q is not a prefix: write an address and a length, e.g. 192.0.2.1/32 or 2001:db8::1/128", req.Prefix)})
 			return p, false
 		}
 		return p, true

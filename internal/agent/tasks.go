@@ -57,13 +57,28 @@ func newScheduler(now func() time.Time, log *slog.Logger, inflight *sync.Map, on
 }
 
 // run blocks until ctx ends, running every task; it returns once every
-// task goroutine it started and every run in flight has returned or been abandoned.
+// task goroutine it started and every run in flight has returned or been
+// abandoned. The scheduler outlives reloads: a task kept by a reload (or
+// any task, when the reload is rejected) keeps its counters.
 func (s *scheduler) run(ctx context.Context, tasks []Task) {
+	s.mu.Lock()
+	live := map[string]bool{}
+	for _, t := range tasks {
+		live[t.Name] = true
+		if st, ok := s.status[t.Name]; ok {
+			st.Interval = t.Interval.String()
+		} else {
+			s.status[t.Name] = &TaskStatus{Name: t.Name, Interval: t.Interval.String()}
+		}
+	}
+	for name := range s.status {
+		if !live[name] {
+			delete(s.status, name)
+		}
+	}
+	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, t := range tasks {
-		s.mu.Lock()
-		s.status[t.Name] = &TaskStatus{Name: t.Name, Interval: t.Interval.String()}
-		s.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

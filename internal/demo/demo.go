@@ -225,7 +225,7 @@ func (r *run) startPoPs(ctx context.Context) error {
 		{"pop3", "198.51.100.9", "up2", "198.51.100.10", 65002},
 	}
 	tokenFile := filepath.Join(r.lab.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte("demo-token\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokenFile, []byte(demoToken+"\n"), 0o600); err != nil {
 		return err
 	}
 	for _, d := range defs {
@@ -265,6 +265,10 @@ func (r *run) startPoPs(ctx context.Context) error {
 	r.say("All three PoPs announce %s; up1 and up2 hold a path through each", VIP)
 	return nil
 }
+
+// demoToken is the control API's token in the demo: at least 16 bytes, as
+// the agent requires of every secret.
+const demoToken = "demo-control-token-0123456789"
 
 const agentTemplate = `node: {name: %[1]s, site: %[1]s, continent: EU}
 anycast:
