@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 )
 
 // auditKeep is how many recent decisions the engine keeps for its API.
@@ -15,9 +18,22 @@ type auditLog struct {
 	mu     sync.Mutex
 	w      io.Writer
 	recent []Decision
+	buf    bytes.Buffer
+	// failures counts lines not written; failing is set while the last
+	// write failed, for the policy.audit_failing finding.
+	failures atomic.Uint64
+	failing  atomic.Bool
+	lastErr  atomic.Pointer[string]
+	onFail   func()
 }
 
 func newAuditLog(w io.Writer) *auditLog { return &auditLog{w: w} }
+
+// rewinder is an audit file that can undo a partial line (an *os.File).
+type rewinder interface {
+	Seek(offset int64, whence int) (int64, error)
+	Truncate(size int64) error
+}
 
 func (a *auditLog) write(d Decision) {
 	a.mu.Lock()
@@ -30,14 +46,48 @@ func (a *auditLog) write(d Decision) {
 	if a.w == nil {
 		return
 	}
-	b, err := json.Marshal(d)
-	if err != nil {
-		slog.Error("policy: encoding audit line", "error", err)
+	// The whole line is built first and handed to one Write: with O_APPEND a
+	// line is never interleaved with another writer's, and on a full disk it
+	// is written entirely or not at all (a partial write is cut off again).
+	a.buf.Reset()
+	enc := json.NewEncoder(&a.buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		a.fail(fmt.Errorf("encoding audit line: %w", err))
 		return
 	}
-	if _, err := a.w.Write(append(b, '\n')); err != nil {
+	var end int64 = -1
+	rw, canRewind := a.w.(rewinder)
+	if canRewind {
+		if off, err := rw.Seek(0, io.SeekEnd); err == nil {
+			end = off
+		}
+	}
+	n, err := a.w.Write(a.buf.Bytes())
+	if err == nil && n < a.buf.Len() {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		if n > 0 && end >= 0 {
+			if terr := rw.Truncate(end); terr != nil {
+				err = fmt.Errorf("%w (and removing the partial line: %v)", err, terr)
+			}
+		}
 		// The decision is already carried out; losing its line must not undo it.
-		slog.Error("policy: writing audit line", "error", err)
+		a.fail(fmt.Errorf("writing audit line: %w", err))
+		return
+	}
+	a.failing.Store(false)
+}
+
+func (a *auditLog) fail(err error) {
+	a.failures.Add(1)
+	a.failing.Store(true)
+	s := err.Error()
+	a.lastErr.Store(&s)
+	slog.Error("policy: audit line lost", "error", err)
+	if a.onFail != nil {
+		a.onFail()
 	}
 }
 

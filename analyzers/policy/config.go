@@ -9,6 +9,9 @@ import (
 	"github.com/anydiag/anydiag/internal/yamlconf"
 )
 
+// DefaultInterval is policy.interval's default.
+const DefaultInterval = time.Second
+
 // Actions a rule or an alert may ask for.
 const (
 	ActionAnnounce = "announce"
@@ -21,17 +24,34 @@ type Config struct {
 	DryRun    bool   `yaml:"dry_run" json:"dry_run"`
 	DrainFile string `yaml:"drain_file" json:"drain_file"`
 	// AuditFile receives one JSON line per decision (appended); empty keeps
-	// the audit in memory and in the API only.
+	// the audit in memory and in the API only. Opened without following
+	// symlinks, in a directory only the agent may write.
 	AuditFile string `yaml:"audit_file" json:"audit_file,omitempty"`
-	// Interval is how often the agent evaluates the policy (default 1s).
+	// StateFile keeps manual holds, alert holds, hold-downs, the hourly
+	// withdrawal count, self-dampening penalties and the drain across
+	// restarts (written atomically on every change). Empty: beside the audit
+	// log (StateFileName) when audit_file is set, else memory only.
+	StateFile string `yaml:"state_file" json:"state_file,omitempty"`
+	// Interval is the safety-net tick (the agent evaluates on every health
+	// transition, finding, alert and control request, and at the next
+	// deadline; the tick only catches what no event announced) and the unit
+	// of rise and fall for finding-based rules (default 1s; 100ms works).
 	Interval yamlconf.Duration `yaml:"interval" json:"interval,omitempty"`
+	// AlertHoldTTL is how long an Alertmanager hold lasts without EndsAt
+	// or re-notification (default 15m).
+	AlertHoldTTL yamlconf.Duration `yaml:"alert_hold_ttl" json:"alert_hold_ttl,omitempty"`
+	// MaxAlertHoldsPerPrefix caps the alert holds of one prefix (default
+	// 64); new alerts beyond it are refused, existing holds never evicted.
+	MaxAlertHoldsPerPrefix int `yaml:"max_alert_holds_per_prefix" json:"max_alert_holds_per_prefix,omitempty"`
 	// HoldDown is the least time a prefix stays withdrawn before it is announced again.
 	HoldDown              yamlconf.Duration `yaml:"hold_down" json:"hold_down"`
 	MaxWithdrawalsPerHour int               `yaml:"max_withdrawals_per_hour" json:"max_withdrawals_per_hour"`
 	// WithdrawOnShutdown withdraws every prefix when the agent stops; nil means true.
 	WithdrawOnShutdown *bool `yaml:"withdraw_on_shutdown" json:"withdraw_on_shutdown"`
-	// Rise and Fall are how many consecutive evaluations a rule's verdict must
-	// hold before the engine acts (announce needs Rise, degrade and withdraw Fall).
+	// Rise and Fall apply to finding-based rules: their verdict must have
+	// held for (n − 1) × Interval before the engine acts (announce needs
+	// Rise, degrade and withdraw Fall). Check-based rules act at once: a
+	// health check's verdict already passed the check's own rise/fall.
 	Rise          int                 `yaml:"rise" json:"rise"`
 	Fall          int                 `yaml:"fall" json:"fall"`
 	Canary        yamlconf.HostPrefix `yaml:"canary" json:"canary,omitzero"`
@@ -96,6 +116,15 @@ func (c *Config) Check(p *yamlconf.Problems, path string) {
 	}
 	if c.Fall < 0 {
 		p.Add(path+".fall", "fall must be at least 1")
+	}
+	if c.Interval < 0 || (c.Interval > 0 && c.Interval.D() < 10*time.Millisecond) {
+		p.Add(path+".interval", "interval %s: use at least 10ms (default 1s)", c.Interval.D())
+	}
+	if c.AlertHoldTTL < 0 {
+		p.Add(path+".alert_hold_ttl", "must not be negative (default 15m)")
+	}
+	if c.MaxAlertHoldsPerPrefix < 0 {
+		p.Add(path+".max_alert_holds_per_prefix", "must not be negative (default 64)")
 	}
 	c.SelfDampening.check(p, path+".self_dampening")
 	c.FleetGuard.check(p, path+".fleet_guard")

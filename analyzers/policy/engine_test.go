@@ -158,25 +158,79 @@ func expect(t *testing.T, d *Decision, action string, outcome Outcome, guard str
 	}
 }
 
-func TestHysteresisAndHoldDown(t *testing.T) {
-	h := newHarness(t, Config{Rise: 2, Fall: 2, HoldDown: yamlconf.Duration(time.Minute), Rules: withdrawOnWebDown(pfx)}, nil)
-	expect(t, h.eval(0, webUp()), "", "", "") // even the first announce needs rise evaluations
-	expect(t, h.eval(time.Second, webUp()), ActionAnnounce, OutcomeApplied, "")
-	expect(t, h.eval(time.Second, webDown()), "", "", "") // 1 of fall 2
-	expect(t, h.eval(time.Second, webUp()), "", "", "")   // streak broken
-	expect(t, h.eval(time.Second, webDown()), "", "", "")
-	expect(t, h.eval(time.Second, webDown()), ActionWithdraw, OutcomeApplied, "")
+func throttling() Input {
+	return Input{Findings: []finding.Finding{finding.New("thermal.throttling", "cpu0", "CPU throttling", nil, t0)}}
+}
+
+// Finding rules carry no hysteresis of their own: policy.rise/fall hold them
+// for (n-1) × interval, scheduled through NextDeadline, not counted in
+// evaluations (which now happen on every event).
+func TestHysteresisIsTimeBased(t *testing.T) {
+	rules := []Rule{{When: Condition{Finding: "thermal.throttling"}, Action: ActionWithdraw, Prefixes: []yamlconf.HostPrefix{{Prefix: pfx}}}}
+	h := newHarness(t, Config{Rise: 3, Fall: 2, Interval: yamlconf.Duration(time.Second), HoldDown: yamlconf.Duration(time.Minute), Rules: rules}, nil)
+	expect(t, h.eval(0, Input{}), ActionAnnounce, OutcomeApplied, "") // no check rule: announced at once
+	expect(t, h.eval(0, throttling()), "", "", "")                    // fall 2: must hold 1 interval
+	for range 10 {                                                    // many events in between change nothing
+		expect(t, h.eval(time.Millisecond, throttling()), "", "", "")
+	}
+	if got, want := h.e.NextDeadline(), t0.Add(time.Second); !got.Equal(want) {
+		t.Fatalf("NextDeadline %s, want %s", got, want)
+	}
+	expect(t, h.eval(time.Second-10*time.Millisecond, throttling()), ActionWithdraw, OutcomeApplied, "")
 	if h.sp.announced(pfx) || !h.sp.announced(pfx2) {
 		t.Fatalf("speaker routes %v: want only %s withdrawn (the rule names it alone)", h.sp.routes, pfx)
 	}
-	expect(t, h.eval(time.Second, webUp()), "", "", "") // 1 of rise 2
+	withdrawn := h.now
+	// Back to normal: announcing needs rise 3 = 2 intervals, and the hold-down.
+	expect(t, h.eval(10*time.Second, Input{}), "", "", "")
+	expect(t, h.eval(time.Second, throttling()), "", "", "") // streak broken
+	start := h.now.Add(time.Second)
+	expect(t, h.eval(time.Second, Input{}), "", "", "")
+	if got, want := h.e.NextDeadline(), start.Add(2*time.Second); !got.Equal(want) {
+		t.Fatalf("NextDeadline %s, want %s (rise)", got, want)
+	}
+	h.now = start.Add(2 * time.Second)
+	d := h.eval(0, Input{})
+	expect(t, d, ActionAnnounce, OutcomeRefused, GuardHoldDown)
+	if got, want := h.e.NextDeadline(), withdrawn.Add(time.Minute); !got.Equal(want) {
+		t.Fatalf("NextDeadline %s, want the hold-down end %s", got, want)
+	}
+	h.now = withdrawn.Add(time.Minute)
+	expect(t, h.eval(0, Input{}), ActionAnnounce, OutcomeApplied, "")
+	if !h.e.NextDeadline().IsZero() {
+		t.Fatalf("NextDeadline %s with nothing scheduled", h.e.NextDeadline())
+	}
+}
+
+// A check rule acts on the first evaluation that sees the check down: the
+// check's own fall already ran, policy.fall does not count again.
+func TestCheckRuleActsAtOnce(t *testing.T) {
+	h := newHarness(t, Config{Rise: 5, Fall: 5, Rules: withdrawOnWebDown(pfx)}, nil)
+	expect(t, h.eval(0, webUp()), ActionAnnounce, OutcomeApplied, "")
+	expect(t, h.eval(time.Millisecond, webDown()), ActionWithdraw, OutcomeApplied, "")
+	expect(t, h.eval(time.Millisecond, webUp()), ActionAnnounce, OutcomeApplied, "")
+}
+
+// The hold-down ends at withdrawn_at + hold_down exactly: an evaluation at
+// that instant (the one NextDeadline schedules) announces.
+func TestHoldDownEndsExactly(t *testing.T) {
+	h := newHarness(t, Config{HoldDown: yamlconf.Duration(time.Minute), Rules: withdrawOnWebDown(pfx)}, nil)
+	h.eval(0, webUp())
+	expect(t, h.eval(time.Second, webDown()), ActionWithdraw, OutcomeApplied, "")
+	withdrawn := h.now
 	d := h.eval(time.Second, webUp())
 	expect(t, d, ActionAnnounce, OutcomeRefused, GuardHoldDown)
-	if got := time.Duration(d.RetryAfter); got != 58*time.Second {
-		t.Fatalf("retry after %s, want 58s", got)
+	if got := time.Duration(d.RetryAfter); got != 59*time.Second {
+		t.Fatalf("retry after %s, want 59s", got)
 	}
-	expect(t, h.eval(57*time.Second, webUp()), "", "", "") // refusal not repeated
-	expect(t, h.eval(time.Second, webUp()), ActionAnnounce, OutcomeApplied, "")
+	dl := h.e.NextDeadline()
+	if !dl.Equal(withdrawn.Add(time.Minute)) {
+		t.Fatalf("NextDeadline %s, want %s", dl, withdrawn.Add(time.Minute))
+	}
+	h.now = dl.Add(-time.Nanosecond)
+	expect(t, h.eval(0, webUp()), "", "", "") // refusal not repeated, still held
+	h.now = dl
+	expect(t, h.eval(0, webUp()), ActionAnnounce, OutcomeApplied, "")
 }
 
 func TestSelfDampening(t *testing.T) {
