@@ -1,0 +1,288 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/lab"
+	"github.com/anydiag/anydiag/lab/labtest"
+)
+
+// benchEnv gates the long withdrawal-time distributions against FRR.
+const benchEnv = "ANYDIAG_AGENT_BENCH"
+
+const (
+	labUp      = "198.51.100.1"
+	labPop     = "198.51.100.2"
+	labPrefix  = "192.0.2.1/32"
+	labService = "127.0.0.1:8081"
+)
+
+const labFRR = `hostname up
+router bgp 65001
+ bgp router-id 198.51.100.1
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor 198.51.100.2 remote-as 65010
+ neighbor 198.51.100.2 timers connect 1
+ neighbor 198.51.100.2 advertisement-interval 0
+ address-family ipv4 unicast
+  neighbor 198.51.100.2 activate
+ exit-address-family
+`
+
+const labAgent = `node: {name: pop, site: lab, continent: EU}
+anycast: {prefixes: [192.0.2.1/32]}
+speaker:
+  gobgp:
+    asn: 65010
+    router_id: 192.0.2.10
+    listen_port: -1
+    neighbors: [{address: 198.51.100.1, asn: 65001, connect_retry: 1s, families: [ipv4-unicast]}]
+health:
+  checks:
+    - {name: svc, type: tcp, address: "127.0.0.1:8081", interval: %[1]s, timeout: %[1]s, rise: 1, fall: %[2]d}
+policy:
+  interval: %[3]s
+  max_withdrawals_per_hour: 0
+  audit_file: %[4]s
+  rules:
+    - {when: {check: svc, state: down}, action: withdraw}
+`
+
+// labPoP is an agent child in the PoP namespace of a lab whose upstream is
+// a real FRR bgpd, and the service its health check probes.
+type labPoP struct {
+	lab    *lab.Lab
+	pop    *lab.Node
+	frr    *lab.FRR
+	agent  *lab.Process
+	client *http.Client
+	audit  string
+	svc    net.Listener
+}
+
+func startLabPoP(t *testing.T, ctx context.Context, checkInterval string, fall int, policyInterval string) *labPoP {
+	t.Helper()
+	l := labtest.Up(t, ctx, &lab.Topology{
+		Name:  "agent",
+		Nodes: []lab.Node{{Name: "pop"}, {Name: "up"}},
+		Links: []lab.Link{{
+			A: lab.Endpoint{Node: "up", Addrs: []string{labUp + "/24"}},
+			B: lab.Endpoint{Node: "pop", Addrs: []string{labPop + "/24"}},
+		}},
+	})
+	frr, err := l.Node("up").StartFRR(ctx, labFRR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &labPoP{lab: l, pop: l.Node("pop"), frr: frr}
+	p.serviceUp(t)
+	dir := t.TempDir()
+	p.audit = filepath.Join(dir, "audit.jsonl")
+	cfg := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, labAgent, checkInterval, fall, policyInterval, p.audit), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	p.agent, err = p.pop.Start(ctx, "agent", []string{os.Args[0]},
+		lab.StartOptions{Env: []string{childEnv + "=" + cfg, childSockEnv + "=" + sock}, StopTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.client = unixClient(sock)
+	if err := p.waitHeld(ctx, true, 60*time.Second); err != nil {
+		t.Fatalf("the agent never announced %s: %v\nagent log:\n%s\nbgpd log:\n%s", labPrefix, err, p.agent.LogTail(), frr.Process().LogTail())
+	}
+	return p
+}
+
+// serviceUp starts the service the health check probes, in the PoP.
+func (p *labPoP) serviceUp(t *testing.T) {
+	t.Helper()
+	ln, err := p.pop.Listen("tcp", labService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	p.svc = ln
+}
+
+// held reports whether FRR holds the anycast prefix.
+func (p *labPoP) held(ctx context.Context) (bool, error) {
+	var r struct {
+		Prefix string            `json:"prefix"`
+		Paths  []json.RawMessage `json:"paths"`
+	}
+	if err := p.frr.VtyshJSON(ctx, "show bgp ipv4 unicast "+labPrefix+" json", &r); err != nil {
+		return false, err
+	}
+	return r.Prefix == labPrefix && len(r.Paths) > 0, nil
+}
+
+func (p *labPoP) waitHeld(ctx context.Context, want bool, timeout time.Duration) error {
+	return lab.WaitFor(ctx, timeout, 5*time.Millisecond, func() (bool, error) {
+		h, err := p.held(ctx)
+		if err != nil {
+			return false, err
+		}
+		return h == want, fmt.Errorf("FRR holds %s: %t, want %t", labPrefix, h, want)
+	})
+}
+
+// auditDecisions reads the agent's audit file.
+func (p *labPoP) auditDecisions(t *testing.T) []policy.Decision {
+	t.Helper()
+	f, err := os.Open(p.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []policy.Decision
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var d struct {
+			policy.Decision
+			RetryAfter any `json:"retry_after_seconds"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		out = append(out, d.Decision)
+	}
+	return out
+}
+
+func (p *labPoP) findings(t *testing.T) []finding.Finding {
+	t.Helper()
+	resp, err := p.client.Get("http://agent/api/v1/findings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var fs []finding.Finding
+	if err := json.Unmarshal(b, &fs); err != nil {
+		t.Fatalf("findings %s: %v", b, err)
+	}
+	return fs
+}
+
+// The policy acts on the health transition itself: with policy.interval
+// at one hour its tick can never be what withdraws, so the route leaving
+// FRR shows that the failing probe woke the policy. The audit's withdrawal
+// comes after the check went down and is the rule on that check.
+func TestLabWithdrawOnHealthTransition(t *testing.T) {
+	labtest.NeedFRR(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	p := startLabPoP(t, ctx, "100ms", 1, "1h")
+
+	p.svc.Close()
+	if err := p.waitHeld(ctx, false, 30*time.Second); err != nil {
+		t.Fatalf("the route stayed at the upstream after the service died: %v\nagent log:\n%s", err, p.agent.LogTail())
+	}
+	var down time.Time
+	for _, f := range p.findings(t) {
+		if f.Code == "health.check_failing" && f.Subject == "check svc" {
+			down = f.Since
+		}
+	}
+	if down.IsZero() {
+		t.Fatal("no health.check_failing finding for the dead service")
+	}
+	ds := p.auditDecisions(t)
+	i := slices.IndexFunc(ds, func(d policy.Decision) bool {
+		return d.Action == policy.ActionWithdraw && d.Outcome == policy.OutcomeApplied
+	})
+	if i < 0 {
+		t.Fatalf("no applied withdrawal in the audit: %+v", ds)
+	}
+	w := ds[i]
+	if w.Source != policy.SourceRule || !strings.Contains(fmt.Sprint(w.Reason, w.Evidence), "svc") {
+		t.Errorf("the withdrawal is not the rule on check svc: %+v", w)
+	}
+	if w.Time.Before(down) {
+		t.Errorf("withdrawal at %v precedes the check going down at %v", w.Time, down)
+	}
+	// Before this change the withdrawal waited for the policy's tick, an
+	// hour here: a withdrawal within the interval is caused by the event.
+	if w.Time.Sub(down) >= time.Hour {
+		t.Errorf("withdrawal %v after the check went down: it waited for the tick", w.Time.Sub(down))
+	}
+
+	// The service comes back: the check's transition to up announces again,
+	// still without a tick.
+	p.serviceUp(t)
+	if err := p.waitHeld(ctx, true, 30*time.Second); err != nil {
+		t.Fatalf("not re-announced after the service came back: %v\nagent log:\n%s", err, p.agent.LogTail())
+	}
+}
+
+// TestLabWithdrawalTiming measures, against a real FRR upstream, the time
+// from the service dying (its listener closed) to FRR no longer holding the
+// route, at (check interval 1s, fall 1) and (100ms, fall 2). It logs the
+// distribution and asserts nothing about time; set ANYDIAG_AGENT_BENCH=1.
+// Target: p99 <= fall x interval + 100ms.
+func TestLabWithdrawalTiming(t *testing.T) {
+	if os.Getenv(benchEnv) == "" {
+		t.Skip("set " + benchEnv + "=1 to measure")
+	}
+	labtest.NeedFRR(t)
+	runs := 25
+	for _, c := range []struct {
+		interval string
+		fall     int
+	}{{"1s", 1}, {"100ms", 2}} {
+		t.Run(fmt.Sprintf("interval=%s,fall=%d", c.interval, c.fall), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+			defer cancel()
+			p := startLabPoP(t, ctx, c.interval, c.fall, "1s")
+			var gone []time.Duration
+			for i := range runs {
+				start := time.Now()
+				p.svc.Close()
+				if err := p.waitHeld(ctx, false, 30*time.Second); err != nil {
+					t.Fatalf("run %d: %v", i, err)
+				}
+				gone = append(gone, time.Since(start))
+				p.serviceUp(t)
+				if err := p.waitHeld(ctx, true, 30*time.Second); err != nil {
+					t.Fatalf("run %d: %v\n%s", i, err, p.agent.LogTail())
+				}
+			}
+			slices.Sort(gone)
+			iv, _ := time.ParseDuration(c.interval)
+			t.Logf("agent (embedded GoBGP), check interval %s fall %d: service killed to FRR no longer holding %s, %d runs: min %v p50 %v p90 %v p99 %v max %v (target p99 <= %v)",
+				c.interval, c.fall, labPrefix, runs, gone[0].Round(time.Millisecond), quantile(gone, 0.5), quantile(gone, 0.9),
+				quantile(gone, 0.99), gone[len(gone)-1].Round(time.Millisecond), time.Duration(c.fall)*iv+100*time.Millisecond)
+		})
+	}
+}
+
+// quantile is the nearest-rank q-quantile of sorted ds.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	i := int(q*float64(len(ds))+0.999999) - 1
+	return ds[min(max(i, 0), len(ds)-1)].Round(time.Millisecond)
+}
