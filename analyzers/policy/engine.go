@@ -305,6 +305,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fmt.Errorf("policy: reading speaker state: %w", err)
 	}
 	e.mu.Lock()
+	if now := e.o.Now(); now.After(e.lastNow) {
+		e.lastNow = now
+	}
 	for _, ps := range e.state {
 		ps.known, ps.announced, ps.attrs = true, false, Attributes{}
 	}
@@ -910,12 +913,14 @@ func (e *Engine) NextDeadline() time.Time {
 			next = t
 		}
 	}
+	drained := e.isDrained()
 	for _, p := range e.prefixes {
 		ps := e.state[p]
 		if ps.pending != "" {
 			consider(ps.pendingSince.Add(e.hystWait(ps.pending)))
 		}
-		if !ps.announced && !ps.withdrawnAt.IsZero() && e.cfg.HoldDown > 0 {
+		// A hold-down under a hold (drain, manual, alert) ends unnoticed.
+		if !ps.announced && !ps.withdrawnAt.IsZero() && e.cfg.HoldDown > 0 && !drained && ps.manual == "" && ps.alerts.len() == 0 {
 			consider(ps.withdrawnAt.Add(e.cfg.HoldDown.D()))
 		}
 		if ps.announced && ps.attrs.Degraded() && e.cfg.Degrade.BeforeWithdraw > 0 {
