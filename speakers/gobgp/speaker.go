@@ -40,6 +40,8 @@ type Speaker struct {
 	srv *server.BgpServer
 	ctl *gobgpctl.Controller
 	lg  *logger
+	// pooled is srv with its logger, handed back to the pool by Stop.
+	pooled *pooledServer
 }
 
 // New checks cfg and returns a stopped speaker. A nil log discards logs.
@@ -62,11 +64,14 @@ func (s *Speaker) Start(ctx context.Context) error {
 		return errors.New("gobgp speaker: already started")
 	}
 	lg := newLogger(s.log)
-	srv := server.NewBgpServer(server.LoggerOption(lg))
-	// GoBGP v3's Serve loop has no way to end: after Stop it stays parked
-	// on its idle channels. It is the only goroutine this package cannot
-	// wait for.
-	go srv.Serve()
+	// GoBGP v3's Serve loop has no way to end, so a stopped server is
+	// reused rather than leaked (pool.go); not with TCP-MD5 passwords.
+	reuse := true
+	for _, n := range s.cfg.Neighbors {
+		reuse = reuse && n.Password == ""
+	}
+	pooled := getServer(lg, reuse)
+	srv := pooled.srv
 
 	global := &api.Global{
 		Asn:      s.cfg.ASN,
@@ -78,16 +83,16 @@ func (s *Speaker) Start(ctx context.Context) error {
 		global.ListenAddresses = []string{s.cfg.LocalAddress.String()}
 	}
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err != nil {
-		srv.Stop()
+		putServer(pooled)
 		return fmt.Errorf("gobgp speaker: start: %w", err)
 	}
 	for _, n := range s.cfg.Neighbors {
 		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peer(n)}); err != nil {
-			srv.Stop()
+			putServer(pooled)
 			return fmt.Errorf("gobgp speaker: add neighbor %s: %w", n.Address.Addr, err)
 		}
 	}
-	s.srv, s.lg = srv, lg
+	s.srv, s.lg, s.pooled = srv, lg, pooled
 	s.ctl = gobgpctl.New(srv, gobgpctl.Options{
 		ASN: s.cfg.ASN, NextHop4: s.cfg.NextHop.Addr, NextHop6: s.cfg.NextHop6.Addr,
 		LastError: lg.lastError,
@@ -201,8 +206,8 @@ func (s *Speaker) Stop(ctx context.Context) error {
 		return nil
 	}
 	errs := []error{s.drain(ctx)}
-	s.srv.Stop()
-	s.srv, s.ctl = nil, nil
+	putServer(s.pooled)
+	s.srv, s.ctl, s.pooled = nil, nil, nil
 	s.log.Info("gobgp speaker stopped")
 	return errors.Join(errs...)
 }

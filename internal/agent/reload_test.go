@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+)
+
+// peerUptime is the GoBGP peer's view of its session with the agent: the
+// time it last became Established (zero while it is not).
+func (g *gobgpd) peerUptime(t *testing.T, addr string) time.Time {
+	t.Helper()
+	var up time.Time
+	err := g.s.ListPeer(context.Background(), &api.ListPeerRequest{Address: addr}, func(p *api.Peer) {
+		if p.State.GetSessionState() == api.PeerState_ESTABLISHED && p.Timers.GetState().GetUptime() != nil {
+			up = p.Timers.State.Uptime.AsTime()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
+}
+
+func post(t *testing.T, url, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+const reloadConfig = `node: {name: test1, site: lab, continent: EU}
+anycast: {prefixes: [192.0.2.1/32]}
+speaker:
+  gobgp:
+    asn: 64500
+    router_id: 192.0.2.9
+    listen_port: -1
+    local_address: 127.0.0.4
+    neighbors: [{address: 127.0.0.5, port: %[1]d, asn: 65001, connect_retry: 1s, families: [ipv4-unicast]}]
+policy:
+  interval: 50ms
+  hold_down: %[2]s
+exporters:
+  token_file: %[3]s
+collectors:
+  bmp: {enabled: true, listen: "127.0.0.1:%[4]d"}
+`
+
+// A reload that changes only the policy keeps the BGP session (a real
+// GoBGP peer sees no new Established), the BMP station with its routes and
+// flap history, and the node's announcement.
+func TestReloadOfPolicyKeepsSessionStationAndFlaps(t *testing.T) {
+	peer := startGoBGP(t, 65001, "127.0.0.5")
+	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	if err := peer.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.4", PeerAsn: 64500},
+		Transport: &api.Transport{LocalAddress: "127.0.0.5", PassiveMode: true},
+		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	token := "reload-test-token-0123456789"
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bmpPort := freePort(t, "127.0.0.1")
+	cfg := fmt.Sprintf(reloadConfig, peer.port, "0s", tokenFile, bmpPort)
+	a, base, stop := startAgent(t, cfg)
+	defer stop()
+	if err := peer.s.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
+		Policy: api.AddBmpRequest_PRE, SysName: "upstream"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the agent's route in its own BMP station", func() bool {
+		return strings.Contains(get(t, base+"/api/v1/bmp/routes?prefix=192.0.2.1/32"), "192.0.2.1/32")
+	})
+	// A flap the station sees: withdrawn and announced again by hand.
+	for _, op := range []string{"withdraw", "announce"} {
+		if code, body := post(t, base+"/api/v1/control/"+op, token, `{"prefix":"192.0.2.1/32","reason":"test"}`); code != 200 {
+			t.Fatalf("%s: %d %s", op, code, body)
+		}
+	}
+	waitFor(t, "the flap in the flap history", func() bool {
+		return strings.Contains(get(t, base+"/api/v1/flaps"), "192.0.2.1/32")
+	})
+	waitFor(t, "the route back in the station", func() bool {
+		return strings.Contains(get(t, base+"/api/v1/bmp/routes?prefix=192.0.2.1/32"), "192.0.2.1/32")
+	})
+	up := peer.peerUptime(t, "127.0.0.4")
+	if up.IsZero() {
+		t.Fatal("the GoBGP peer has no Established session with the agent")
+	}
+	peersBefore := get(t, base+"/api/v1/bmp/peers")
+	flapsBefore := flapEntries(t, get(t, base+"/api/v1/flaps"))
+
+	if err := os.WriteFile(a.opts.ConfigPath, fmt.Appendf(nil, reloadConfig, peer.port, "2s", tokenFile, bmpPort), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := peer.peerUptime(t, "127.0.0.4"); !got.Equal(up) {
+		t.Errorf("the BGP session bounced on a policy reload: Established at %v, now %v", up, got)
+	}
+	if got := get(t, base+"/api/v1/bmp/peers"); got != peersBefore {
+		t.Errorf("the BMP station was rebuilt:\nbefore %s\nafter %s", peersBefore, got)
+	}
+	if !strings.Contains(get(t, base+"/api/v1/bmp/routes?prefix=192.0.2.1/32"), "192.0.2.1/32") {
+		t.Error("the station lost its routes on a policy reload")
+	}
+	if got := flapEntries(t, get(t, base+"/api/v1/flaps")); got < flapsBefore || flapsBefore == 0 {
+		t.Errorf("flap history: %d entries before the reload, %d after", flapsBefore, got)
+	}
+	if !strings.Contains(get(t, base+"/api/v1/policy/explain"), "192.0.2.1/32") {
+		t.Error("the new policy does not manage the prefix")
+	}
+}
+
+func flapEntries(t *testing.T, body string) int {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("flaps %s: %v", body, err)
+	}
+	return strings.Count(body, "192.0.2.1/32")
+}
+
+// Reloads never leak: 20 reloads that change the policy and 20 that change
+// the speaker leave the goroutine count where it was, give or take a few.
+func TestReloadsDoNotLeakGoroutines(t *testing.T) {
+	sys := fixtureSys(t)
+	const cfg = `node: {name: test1, site: lab, continent: EU}
+anycast: {prefixes: [192.0.2.1/32]}
+collectors:
+  thermal: {enabled: true, interval: 50ms, sysfs_root: %s}
+speaker:
+  gobgp: {asn: 64500, router_id: %s, listen_port: -1, neighbors: [{address: 127.0.0.2, asn: 65001, connect_retry: 1h}]}
+policy: {interval: 20ms, hold_down: %s}
+`
+	a, base, stop := startAgent(t, fmt.Sprintf(cfg, sys, "192.0.2.9", "1s"))
+	defer stop()
+	reload := func(routerID, holdDown string) {
+		t.Helper()
+		if err := os.WriteFile(a.opts.ConfigPath, fmt.Appendf(nil, cfg, sys, routerID, holdDown), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle := func(what string, base int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for n := runtime.NumGoroutine(); n > base+8; n = runtime.NumGoroutine() {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("%s: %d goroutines, %d before\n%s", what, n, base, buf[:runtime.Stack(buf, true)])
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// One reload of each kind first, so lazily started goroutines (HTTP
+	// keep-alives, GoBGP's first server) are in the baseline.
+	reload("192.0.2.9", "2s")
+	reload("192.0.2.8", "2s")
+	get(t, base+"/metrics")
+	start := runtime.NumGoroutine()
+	for i := range 20 {
+		reload("192.0.2.8", fmt.Sprintf("%ds", 3+i%2))
+	}
+	settle("20 policy reloads", start)
+	for i := range 20 {
+		reload(fmt.Sprintf("192.0.2.%d", 10+i%2), "3s")
+	}
+	settle("20 speaker reloads", start)
+}
