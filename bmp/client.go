@@ -7,25 +7,34 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
 // Client reads a station's HTTP API (the CLI's `bgp peers` and `bgp routes`).
+// Routes and Peers follow the pages (X-Next-Cursor) to the end.
 type Client struct {
 	// BaseURL is the station's HTTP address, "http://127.0.0.1:8080".
 	BaseURL string
 	// HTTP is the client to use (default http.DefaultClient).
 	HTTP *http.Client
+	// PageSize is the ?limit= asked for (default: the station's).
+	PageSize int
 }
 
-func (c *Client) get(ctx context.Context, path string, query url.Values, v any) error {
+// NotServedHint says who serves the BMP API, for a client that got a 404:
+// a bare 404 from an agent without a station says nothing useful.
+const NotServedHint = "the agent serves /api/v1/bmp/* when collectors.bmp.enabled is true in its configuration; `anydiag bmp serve --http ADDR:PORT` serves it too"
+
+// get fetches one page into v and returns the next page's cursor.
+func (c *Client) get(ctx context.Context, path string, query url.Values, v any) (string, error) {
 	u := strings.TrimRight(c.BaseURL, "/") + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return fmt.Errorf("bmp client: %w", err)
+		return "", fmt.Errorf("bmp client: %w", err)
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -33,33 +42,79 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, v any) 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("bmp client: %w", err)
+		return "", fmt.Errorf("bmp client: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("bmp client: GET %s: %s: %s", u, resp.Status, strings.TrimSpace(string(b)))
+		body := strings.TrimSpace(string(b))
+		if resp.StatusCode == http.StatusNotFound {
+			return "", fmt.Errorf("bmp client: GET %s: 404 from %s (%s): %s", path, c.BaseURL, body, NotServedHint)
+		}
+		return "", fmt.Errorf("bmp client: GET %s: %s: %s", u, resp.Status, body)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("bmp client: GET %s: decoding: %w", u, err)
+		return "", fmt.Errorf("bmp client: GET %s: decoding: %w", u, err)
 	}
-	return nil
+	return resp.Header.Get(NextCursorHeader), nil
+}
+
+// pages calls get for every page of path.
+func pages[T any](ctx context.Context, c *Client, path string, v url.Values, fn func([]T) error) error {
+	if c.PageSize > 0 {
+		v.Set("limit", strconv.Itoa(c.PageSize))
+	}
+	seen := map[string]bool{}
+	for {
+		var page []T
+		next, err := c.get(ctx, path, v, &page)
+		if err != nil {
+			return err
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		if next == "" {
+			return nil
+		}
+		if seen[next] {
+			return fmt.Errorf("bmp client: GET %s: the station returned cursor %q twice", path, next)
+		}
+		seen[next] = true
+		v.Set("cursor", next)
+	}
 }
 
 // Routers fetches GET /api/v1/bmp/routers.
 func (c *Client) Routers(ctx context.Context) ([]RouterInfo, error) {
 	var out []RouterInfo
-	return out, c.get(ctx, "/api/v1/bmp/routers", nil, &out)
+	_, err := c.get(ctx, "/api/v1/bmp/routers", nil, &out)
+	return out, err
 }
 
-// Peers fetches GET /api/v1/bmp/peers.
+// Peers fetches every page of GET /api/v1/bmp/peers.
 func (c *Client) Peers(ctx context.Context) ([]PeerInfo, error) {
-	var out []PeerInfo
-	return out, c.get(ctx, "/api/v1/bmp/peers", nil, &out)
+	out := []PeerInfo{}
+	err := pages(ctx, c, "/api/v1/bmp/peers", url.Values{}, func(p []PeerInfo) error {
+		out = append(out, p...)
+		return nil
+	})
+	return out, err
 }
 
-// Routes fetches GET /api/v1/bmp/routes with q's filters.
+// Routes fetches every page of GET /api/v1/bmp/routes with q's filters.
 func (c *Client) Routes(ctx context.Context, q RouteQuery) ([]RouteInfo, error) {
+	out := []RouteInfo{}
+	err := c.EachRoutes(ctx, q, func(p []RouteInfo) error {
+		out = append(out, p...)
+		return nil
+	})
+	return out, err
+}
+
+// EachRoutes calls fn with each page of the routes q selects, so that a
+// caller can process a large table without holding all of it.
+func (c *Client) EachRoutes(ctx context.Context, q RouteQuery, fn func([]RouteInfo) error) error {
 	v := url.Values{}
 	if q.Prefix.IsValid() {
 		v.Set("prefix", q.Prefix.String())
@@ -73,6 +128,11 @@ func (c *Client) Routes(ctx context.Context, q RouteQuery) ([]RouteInfo, error) 
 	if q.Table != "" {
 		v.Set("table", q.Table)
 	}
-	var out []RouteInfo
-	return out, c.get(ctx, "/api/v1/bmp/routes", v, &out)
+	if q.PeerType != "" {
+		v.Set("peer_type", q.PeerType)
+	}
+	if q.Distinguisher != "" {
+		v.Set("distinguisher", q.Distinguisher)
+	}
+	return pages(ctx, c, "/api/v1/bmp/routes", v, fn)
 }

@@ -39,7 +39,21 @@ func FetchReport(ctx context.Context, hc *http.Client, baseURL, profile string, 
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return Report{}, fmt.Errorf("flap client: GET %s: %s: %s", u, resp.Status, strings.TrimSpace(string(b)))
+		body := strings.TrimSpace(string(b))
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			body = e.Error
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			if body == "404 page not found" || body == "" {
+				// Whatever answered does not know the path at all.
+				return Report{}, fmt.Errorf("GET /api/v1/flaps: 404 from %s: it serves no flap tracker: %s", baseURL, ServedBy)
+			}
+			return Report{}, fmt.Errorf("GET /api/v1/flaps: 404 from %s: %s", baseURL, body)
+		}
+		return Report{}, fmt.Errorf("flap client: GET %s: %s: %s", u, resp.Status, body)
 	}
 	var r Report
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {

@@ -114,7 +114,7 @@ type Report struct {
 func (s *Set) Report(profile string, prefix netip.Prefix, now time.Time, own []netip.Prefix) (Report, error) {
 	t, ok := s.Tracker(profile)
 	if !ok {
-		return Report{}, fmt.Errorf("flap: profile %q is not tracked here (tracked: %v)", profile, s.names())
+		return Report{}, fmt.Errorf("flap: profile %q is not tracked here (tracked: %v); track it with collectors.bmp.flap.custom_profiles in the agent's configuration or `anydiag bmp serve --flap-profile FILE`", profile, s.names())
 	}
 	r := Report{Profile: t.profile, At: now.UTC(), Entries: []Status{}, Findings: []finding.Finding{}}
 	for _, st := range t.Snapshot(now) {
@@ -165,7 +165,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := h.Set.Report(q.Get("profile"), prefix, h.Now(), h.Own)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -8,10 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/flap"
 	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/internal/config"
+	"github.com/anydiag/anydiag/internal/serve"
+	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/spf13/cobra"
 )
 
@@ -27,24 +32,48 @@ func newBMPCmd() *cobra.Command {
 }
 
 func newBMPServeCmd() *cobra.Command {
-	var listen, httpAddr string
-	var dial []string
+	var listen, httpAddr, cfgPath string
+	var dial, profiles, own, allow []string
+	var idle time.Duration
 	c := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the BMP station with its HTTP API (/api/v1/bmp/...) and /metrics",
+		Short: "Run the BMP station with its HTTP API (/api/v1/bmp/..., /api/v1/flaps) and /metrics",
+		Long: `Run the BMP station with its HTTP API (/api/v1/bmp/routers, peers, routes),
+the flap trackers (/api/v1/flaps, read by 'anydiag flaps') and /metrics.
+
+--config reads an agent configuration file and takes its collectors.bmp
+section (listen, dial, limits, flap profiles) and anycast.prefixes (the own
+prefixes of the flap report); flags given on the command line win. The
+station's limits (routers, connections per source, peers, routes, idle
+timeout, expiry, allow-list, API page size) and what happens at each are in
+bmp/README.md.`,
 		Example: `  anydiag bmp serve --listen 0.0.0.0:11019 --http 127.0.0.1:8080
-  anydiag bmp serve --dial 192.0.2.1:57000 --http 127.0.0.1:8080`,
+  anydiag bmp serve --dial 192.0.2.1:57000 --http 127.0.0.1:8080
+  anydiag bmp serve --listen 0.0.0.0:11019 --allow-router 192.0.2.0/24 --flap-profile cisco --flap-profile ./strict.yaml
+  anydiag bmp serve --config /etc/anydiag/anydiag.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if listen == "" && len(dial) == 0 {
-				return usageErr("bmp serve: give --listen ADDR:PORT, --dial ADDR:PORT, or both")
+			sc, fc, err := bmpServeConfig(cmd, cfgPath, listen, dial, profiles, own, allow, idle)
+			if err != nil {
+				return err
 			}
-			st, err := bmp.New(bmp.Config{Listen: listen, Dial: dial, Logger: slog.Default()})
+			if sc.Listen == "" && len(sc.Dial) == 0 {
+				return usageErr("bmp serve: give --listen ADDR:PORT, --dial ADDR:PORT, or both (or collectors.bmp.listen/dial in --config)")
+			}
+			if _, err := serve.RaiseNOFILE(); err != nil {
+				slog.Warn("bmp serve: could not raise the open-files limit", "err", err)
+			}
+			st, err := bmp.New(sc)
 			if err != nil {
 				return usageErr("%v", err)
 			}
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
+			tracking, err := flap.Track(ctx, st, fc, nil)
+			if err != nil {
+				return usageErr("bmp serve: %v", err)
+			}
+			defer tracking.Stop()
 			var hs *http.Server
 			httpErr := make(chan error, 1)
 			if httpAddr != "" {
@@ -52,10 +81,14 @@ func newBMPServeCmd() *cobra.Command {
 				if err != nil {
 					return runtimeErr(fmt.Errorf("bmp serve: http: %w", err))
 				}
-				hs = &http.Server{Handler: st.Handler(), ReadHeaderTimeout: 10 * time.Second}
+				mux := http.NewServeMux()
+				mux.Handle("/", st.Handler())
+				mux.Handle("GET /api/v1/flaps", tracking.Handler)
+				lim := serve.DefaultLimits()
+				hs = serve.New(mux, lim)
 				slog.Info("bmp http api listening", "addr", ln.Addr().String())
 				go func() {
-					if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+					if err := hs.Serve(serve.Listen(ln, lim)); !errors.Is(err, http.ErrServerClosed) {
 						httpErr <- err
 						cancel()
 					}
@@ -78,7 +111,82 @@ func newBMPServeCmd() *cobra.Command {
 	c.Flags().StringVar(&listen, "listen", "", "TCP address routers connect to (ADDR:PORT)")
 	c.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "address of the HTTP API and /metrics; empty for none")
 	c.Flags().StringSliceVar(&dial, "dial", nil, "routers to dial (ADDR:PORT of a router's BMP listener); repeatable")
+	c.Flags().StringVar(&cfgPath, "config", "", "agent configuration file whose collectors.bmp section (and anycast.prefixes) configure the station")
+	c.Flags().StringSliceVar(&profiles, "flap-profile", nil, "damping profile to track: cisco, juniper or a YAML FILE (see 'anydiag flaps --help'); repeatable (default cisco and juniper)")
+	c.Flags().StringSliceVar(&own, "own-prefix", nil, "the node's own anycast prefix, listed first in the flap report; repeatable")
+	c.Flags().StringSliceVar(&allow, "allow-router", nil, "only accept routers from this address or prefix; repeatable (default: any)")
+	c.Flags().DurationVar(&idle, "idle-timeout", 0, "close a router session whose next message has not arrived in full within this (default 5m, or 3 statistics intervals)")
 	return c
+}
+
+// bmpServeConfig merges --config's collectors.bmp with the flags.
+func bmpServeConfig(cmd *cobra.Command, cfgPath, listen string, dial, profiles, own, allow []string, idle time.Duration) (bmp.Config, flap.Config, error) {
+	sc := bmp.Config{Logger: slog.Default()}
+	var fc flap.Config
+	if cfgPath != "" {
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			return sc, fc, usageErr("bmp serve: --config: %v", err)
+		}
+		b := cfg.Collectors.BMP
+		if b.Listen != nil {
+			sc.Listen = b.Listen.String()
+		}
+		for _, d := range b.Dial {
+			sc.Dial = append(sc.Dial, d.String())
+		}
+		sc.Limits, fc = b.Limits, b.Flap
+		for _, p := range cfg.Anycast.Prefixes {
+			fc.OwnPrefixes = append(fc.OwnPrefixes, p.Prefix)
+		}
+	}
+	if cmd.Flags().Changed("listen") {
+		sc.Listen = listen
+	}
+	if cmd.Flags().Changed("dial") {
+		sc.Dial = dial
+	}
+	if len(profiles) > 0 {
+		fc.Profiles, fc.CustomProfiles = nil, nil
+		for _, name := range profiles {
+			if _, ok := flap.Builtin(name); ok {
+				fc.Profiles = append(fc.Profiles, name)
+				continue
+			}
+			p, err := flap.LoadProfile(name)
+			if err != nil {
+				return sc, fc, usageErr("--flap-profile: %v", err)
+			}
+			fc.CustomProfiles = append(fc.CustomProfiles, p)
+		}
+		if len(fc.Profiles) == 0 {
+			// Custom profiles alone would drop the built-in ones the
+			// default report uses; keep them unless named otherwise.
+			fc.Profiles = []string{flap.Cisco.Name, flap.Juniper.Name}
+		}
+	}
+	for _, s := range own {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return sc, fc, usageErr("--own-prefix %q: not a prefix such as 192.0.2.0/24", s)
+		}
+		fc.OwnPrefixes = append(fc.OwnPrefixes, p.Masked())
+	}
+	for _, s := range allow {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return sc, fc, usageErr("--allow-router %q: not an address or a prefix such as 192.0.2.0/24", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		sc.Limits.AllowRouters = append(sc.Limits.AllowRouters, p.Masked())
+	}
+	if idle > 0 {
+		sc.Limits.IdleTimeout = yamlconf.Duration(idle)
+	}
+	return sc, fc, nil
 }
 
 func newBMPRecordCmd() *cobra.Command {

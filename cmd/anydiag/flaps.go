@@ -30,9 +30,13 @@ prefixes come first.
 Profiles (RFC 7196 Table 1): cisco (withdrawal 1000, re-advertisement 0,
 attribute change 500, suppress 2000, reuse 750, half-life 15 min, max
 suppress 60 min) and juniper (re-advertisement 1000, suppress 3000). A FILE
-names a custom profile by its "name:"; the station must track it too
-(flap.custom_profiles in its configuration), since penalties need the
-event history only the station has.
+names a custom profile by its "name:"; the station must track it too, since
+penalties need the event history only the station has: give the same FILE
+to 'anydiag bmp serve --flap-profile FILE', or list the profile under
+collectors.bmp.flap.custom_profiles in the agent's configuration.
+
+Both the agent (when collectors.bmp.enabled is true) and 'anydiag bmp serve'
+serve /api/v1/flaps; a 404 says which of them is missing what.
 
 Exit status 1 when a finding is warning or worse (an own prefix flapping or
 suppressed).`,
@@ -55,8 +59,8 @@ suppressed).`,
 			if err != nil {
 				return runtimeErr(err)
 			}
-			if _, builtin := flap.Builtin(profile); !builtin && rep.Profile != p {
-				return usageErr("--profile %s: the station tracks a profile named %q with other parameters (%+v)", profile, p.Name, rep.Profile)
+			if _, builtin := flap.Builtin(profile); !builtin && !sameProfile(rep.Profile, p) {
+				return usageErr("--profile %s: the station tracks a profile named %q with other parameters (%+v); give it the same file", profile, p.Name, rep.Profile)
 			}
 			if err := emit(cmd, rep, func(w io.Writer) error { return writeFlaps(w, rep) }); err != nil {
 				return err
@@ -111,4 +115,12 @@ func writeFlaps(w io.Writer, rep flap.Report) error {
 	}
 	_, err := fmt.Fprintln(w)
 	return err
+}
+
+// sameProfile compares profiles as they cross JSON (durations in seconds).
+func sameProfile(a, b flap.Profile) bool {
+	return a.Name == b.Name && a.WithdrawalPenalty == b.WithdrawalPenalty && a.ReadvertisementPenalty == b.ReadvertisementPenalty &&
+		a.AttributeChangePenalty == b.AttributeChangePenalty && a.SuppressThreshold == b.SuppressThreshold &&
+		a.ReuseThreshold == b.ReuseThreshold && a.HalfLife.Round(time.Millisecond) == b.HalfLife.Round(time.Millisecond) &&
+		a.MaxSuppress.Round(time.Millisecond) == b.MaxSuppress.Round(time.Millisecond)
 }

@@ -24,9 +24,18 @@ import (
 func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *http.ServeMux) error {
 	b := cfg.Collectors.BMP
 	if !b.Enabled {
+		// Say why instead of a bare 404: the CLI's default collector is
+		// this port.
+		why := "collectors.bmp.enabled is false in this agent's configuration; enable it (with listen or dial), or run `anydiag bmp serve`"
+		mux.Handle("/api/v1/flaps", flap.NotTracked(why))
+		mux.Handle("/api/v1/bmp/", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintf(w, "{\"error\":%q}\n", "this agent runs no BMP station: "+why)
+		}))
 		return nil
 	}
-	sc := bmp.Config{Logger: a.log.With("component", "bmp"), Clock: a.now}
+	sc := bmp.Config{Logger: a.log.With("component", "bmp"), Clock: a.now, Limits: b.Limits}
 	for _, d := range b.Dial {
 		sc.Dial = append(sc.Dial, d.String())
 	}
@@ -40,21 +49,27 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *h
 			return fmt.Errorf("agent: bmp: listen on collectors.bmp.listen: %w", err)
 		}
 	}
-	own := make([]netip.Prefix, 0, len(cfg.Anycast.Prefixes))
+	fc := b.Flap
+	own := append([]netip.Prefix(nil), fc.OwnPrefixes...)
 	for _, p := range cfg.Anycast.Prefixes {
 		own = append(own, p.Prefix)
 	}
-	flaps, err := flap.NewSetFromConfig(flap.Config{OwnPrefixes: own})
+	fc.OwnPrefixes = own
+	bctx, stop := context.WithCancel(ctx)
+	tracking, err := flap.Track(bctx, st, fc, a.now)
 	if err != nil {
-		return fmt.Errorf("agent: flap: %w", err)
+		stop()
+		if ln != nil {
+			ln.Close()
+		}
+		return fmt.Errorf("agent: collectors.bmp.flap: %w", err)
 	}
-	events, unsubscribe := st.Subscribe(4096)
+	flaps := tracking.Set
 	downEvents, unsubscribeDowns := st.Subscribe(1024)
 	downs := &downLog{}
 
-	bctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		for {
@@ -80,18 +95,14 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *h
 			a.log.Error("bmp station stopped", "err", err)
 		}
 	}()
-	go func() {
-		defer wg.Done()
-		flap.Feed(bctx, events, flaps, flap.FeedOptions{})
-	}()
 	c.stops = append(c.stops, func(context.Context) {
 		stop()
-		unsubscribe()
+		tracking.Stop()
 		unsubscribeDowns()
 		wg.Wait()
 	})
 	mux.Handle("/api/v1/bmp/", st.Handler())
-	mux.Handle("GET /api/v1/flaps", &flap.Handler{Set: flaps, Now: a.now, Own: own})
+	mux.Handle("GET /api/v1/flaps", tracking.Handler)
 	c.extra = append(c.extra, st.WriteMetrics)
 	c.tasks = append(c.tasks, Task{Name: "sessions", Interval: 2 * time.Second, Timeout: 5 * time.Second,
 		Run: func(context.Context) ([]finding.Finding, error) {
@@ -104,7 +115,8 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *h
 				}
 				peers = append(peers, sp)
 			}
-			return session.Analyze(session.Config{}, a.now(), peers, downs.recent()), nil
+			fs := session.Analyze(session.Config{}, a.now(), peers, downs.recent())
+			return append(fs, st.Findings()...), nil
 		}})
 	penalties := c.newSet()
 	c.tasks = append(c.tasks, Task{Name: "flaps", Interval: time.Second, Timeout: 5 * time.Second,

@@ -11,7 +11,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/flap"
 	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/collectors/host"
 	"github.com/anydiag/anydiag/exporters/alertmanager"
@@ -157,6 +159,12 @@ type BMP struct {
 	Listen  *yamlconf.AddrPort `yaml:"listen" json:"listen,omitempty"`
 	// Dial lists routers configured to listen for BMP (active mode).
 	Dial []yamlconf.AddrPort `yaml:"dial" json:"dial,omitempty"`
+	// Limits bound what routers and API clients can make the station hold
+	// (bmp/README.md lists each, its default and what happens at it).
+	Limits bmp.Limits `yaml:"limits" json:"limits"`
+	// Flap configures the flap trackers (damping profiles) fed by the
+	// station; anycast.prefixes are its own prefixes.
+	Flap flap.Config `yaml:"flap" json:"flap"`
 }
 
 // Exporters configures what the agent serves and pushes.
@@ -322,6 +330,9 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 	}
 	if b := c.Collectors.BMP; b.Enabled && b.Listen == nil && len(b.Dial) == 0 {
 		p.Add("collectors.bmp", "enabled but neither listen nor dial is set")
+	}
+	if _, err := flap.NewSetFromConfig(c.Collectors.BMP.Flap); err != nil {
+		p.Add("collectors.bmp.flap", "%v", err)
 	}
 	sp := c.Speaker
 	speakers := 0
