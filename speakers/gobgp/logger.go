@@ -5,36 +5,53 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
+
+	"github.com/anydiag/anydiag/analyzers/session"
+	"github.com/anydiag/anydiag/speakers/internal/gobgpctl"
 )
 
 // logger hands GoBGP's log lines to slog and remembers, per neighbor, why
-// its session last went down: GoBGP's API has no field for it, but its
-// "Peer Down" log line carries the reason.
+// and when its session last went down: GoBGP's API has no field for it, but
+// its "Peer Down" log line carries the reason, NOTIFICATION code and
+// subcode included (not the NOTIFICATION's data: an RFC 9003 shutdown
+// message is lost).
 type logger struct {
 	log *slog.Logger
+	now func() time.Time
 
-	mu      sync.Mutex
-	level   gobgplog.LogLevel
-	reasons map[string]string
+	mu    sync.Mutex
+	level gobgplog.LogLevel
+	downs map[string]session.Down
 }
 
-func newLogger(l *slog.Logger) *logger {
-	return &logger{log: l, level: gobgplog.InfoLevel, reasons: map[string]string{}}
+func newLogger(l *slog.Logger, now func() time.Time) *logger {
+	return &logger{log: l, now: now, level: gobgplog.InfoLevel, downs: map[string]session.Down{}}
 }
 
-func (l *logger) lastError(addr string) string {
+// lastDown returns the last Peer Down of the neighbor at addr, or nil.
+func (l *logger) lastDown(addr string) *session.Down {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.reasons[addr]
+	d, ok := l.downs[addr]
+	if !ok {
+		return nil
+	}
+	if d.Notification != nil {
+		n := *d.Notification
+		d.Notification = &n
+	}
+	return &d
 }
 
 func (l *logger) emit(level slog.Level, gl gobgplog.LogLevel, msg string, fields gobgplog.Fields) {
 	if msg == "Peer Down" {
 		if key, ok := fields["Key"].(string); ok {
+			reason, n := gobgpctl.ParsePeerDownReason(fmt.Sprint(fields["Reason"]))
 			l.mu.Lock()
-			l.reasons[key] = fmt.Sprint(fields["Reason"])
+			l.downs[key] = session.Down{Time: l.now(), PeerAddress: key, Reason: reason, Notification: n}
 			l.mu.Unlock()
 		}
 	}

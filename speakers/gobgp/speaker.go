@@ -15,10 +15,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
 
 	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/analyzers/session"
+	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/speakers/internal/gobgpctl"
 )
 
@@ -63,7 +66,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 	if s.srv != nil {
 		return errors.New("gobgp speaker: already started")
 	}
-	lg := newLogger(s.log)
+	lg := newLogger(s.log, time.Now)
 	// GoBGP v3's Serve loop has no way to end, so a stopped server is
 	// reused rather than leaked (pool.go); not with TCP-MD5 passwords.
 	reuse := true
@@ -95,7 +98,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 	s.srv, s.lg, s.pooled = srv, lg, pooled
 	s.ctl = gobgpctl.New(srv, gobgpctl.Options{
 		ASN: s.cfg.ASN, NextHop4: s.cfg.NextHop.Addr, NextHop6: s.cfg.NextHop6.Addr,
-		LastError: lg.lastError,
+		LastDown: lg.lastDown,
 	})
 	s.log.Info("gobgp speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID.String(), "neighbors", len(s.cfg.Neighbors))
 	return nil
@@ -193,6 +196,38 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerState, error) {
 		return nil, fmt.Errorf("gobgp speaker: %w", err)
 	}
 	return peers, nil
+}
+
+// advertisedTimeout bounds Advertised: it feeds a gauge read at scrape time,
+// which must answer even when GoBGP is busy.
+const advertisedTimeout = time.Second
+
+// Advertised reports whether prefix is in the Adj-RIB-Out of at least one
+// Established neighbor that negotiated its family, i.e. whether an upstream
+// can hold the route. ok is false when the speaker is not running or did not
+// answer within a second. The policy engine uses it for
+// anydiag_policy_announced (policy.Options.Advertised).
+func (s *Speaker) Advertised(prefix netip.Prefix) (advertised bool, ok bool) {
+	ctl, err := s.controller()
+	if err != nil {
+		return false, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), advertisedTimeout)
+	defer cancel()
+	return ctl.Advertised(ctx, prefix)
+}
+
+// Observe reads every neighbor once and returns, at now, the anydiag_bgp_*
+// metric families of the speaker's own sessions and their findings:
+// bgp.session_down (the NOTIFICATION decoded) for each neighbor that is not
+// Established, and bgp.family_not_carried for each of prefixes (the node's
+// anycast prefixes) whose family no neighbor carries.
+func (s *Speaker) Observe(ctx context.Context, now time.Time, prefixes []netip.Prefix) (*metrics.Set, []finding.Finding, error) {
+	peers, err := s.Peers(ctx)
+	if err != nil {
+		return metrics.NewSet(), nil, err
+	}
+	return gobgpctl.Metrics(peers, now), session.SpeakerFindings(now, gobgpctl.Neighbors(peers), prefixes), nil
 }
 
 // Stop withdraws every announced prefix (after a graceful-shutdown drain if

@@ -1,22 +1,26 @@
 package gobgp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
 
 	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 )
 
@@ -39,7 +43,7 @@ type router struct {
 
 func startRouter(t *testing.T, addr string, port int, speakerASN uint32) *router {
 	t.Helper()
-	srv := server.NewBgpServer(server.LoggerOption(newLogger(slog.New(slog.DiscardHandler))))
+	srv := server.NewBgpServer(server.LoggerOption(newLogger(slog.New(slog.DiscardHandler), time.Now)))
 	go srv.Serve()
 	ctx := context.Background()
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
@@ -316,4 +320,100 @@ neighbors:
 			}
 		})
 	}
+}
+
+// TestSessionsObserved: the speaker's own session is exported as metrics
+// and findings, and Advertised follows the upstream's Adj-RIB-Out; when the
+// upstream shuts the neighbor (a real GoBGP sending Cease/Administrative
+// Shutdown), the finding names the NOTIFICATION.
+func TestSessionsObserved(t *testing.T) {
+	port := freePort(t, "127.0.0.1")
+	r := startRouter(t, "127.0.0.1", port, 65010)
+	sp := startSpeaker(t, "127.0.0.1", port, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p4, p6 := netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::1/128")
+	if adv, ok := sp.Advertised(p4); adv || !ok {
+		t.Fatalf("Advertised before Announce = %t, %t", adv, ok)
+	}
+	if err := sp.Announce(ctx, p4, policy.Attributes{}); err != nil {
+		t.Fatal(err)
+	}
+	if adv, ok := sp.Advertised(p4); !adv || !ok {
+		t.Fatalf("Advertised after Announce = %t, %t", adv, ok)
+	}
+	now := time.Now()
+	set, fs, err := sp.Observe(ctx, now, []netip.Prefix{p4, p6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := exposition(t, set)
+	for _, want := range []string{
+		`anydiag_bgp_session_up{neighbor="127.0.0.1",peer_as="65001",family="ipv4-unicast"} 1`,
+		`anydiag_bgp_prefixes_advertised{neighbor="127.0.0.1",peer_as="65001",family="ipv4-unicast"} 1`,
+		`anydiag_bgp_session_state{neighbor="127.0.0.1",peer_as="65001",state="Established"} 1`,
+		`anydiag_bgp_session_state{neighbor="127.0.0.1",peer_as="65001",state="Idle"} 0`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s:\n%s", want, text)
+		}
+	}
+	// The speaker offers only IPv4 to an IPv4 neighbor by default: the IPv6
+	// anycast prefix can reach nobody.
+	if len(fs) != 1 || fs[0].Code != "bgp.family_not_carried" || fs[0].Subject != "prefix "+p6.String() {
+		t.Fatalf("findings with the session up = %+v", fs)
+	}
+
+	if err := r.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bgp.session_down with the NOTIFICATION", func() bool {
+		_, fs, err := sp.Observe(ctx, time.Now(), []netip.Prefix{p4})
+		return err == nil && len(fs) == 1 && fs[0].Code == "bgp.session_down" &&
+			strings.Contains(fs[0].Summary, "the peer sent Cease/Administrative Shutdown (6/2)")
+	})
+	set, _, err = sp.Observe(ctx, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = exposition(t, set)
+	for _, want := range []string{
+		`anydiag_bgp_session_up{neighbor="127.0.0.1",peer_as="65001",family="ipv4-unicast"} 0`,
+		`anydiag_bgp_session_last_error_info{neighbor="127.0.0.1",peer_as="65001",error="the peer sent Cease/Administrative Shutdown (6/2)"} 1`,
+		`anydiag_bgp_session_uptime_seconds{neighbor="127.0.0.1",peer_as="65001"} 0`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s:\n%s", want, text)
+		}
+	}
+	if adv, ok := sp.Advertised(p4); adv || !ok {
+		t.Errorf("Advertised with the session down = %t, %t", adv, ok)
+	}
+	if err := sp.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sp.Advertised(p4); ok {
+		t.Error("Advertised after Stop says ok")
+	}
+}
+
+// exposition writes set as /metrics would and checks it with promtool when
+// it is installed.
+func exposition(t *testing.T, set *metrics.Set) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := prometheus.Write(&buf, false, set); err != nil {
+		t.Fatal(err)
+	}
+	if u := prometheus.Undescribed(set); len(u) > 0 {
+		t.Errorf("undescribed families: %v", u)
+	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = bytes.NewReader(buf.Bytes())
+		if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("promtool check metrics: %v\n%s\n%s", err, out, buf.String())
+		}
+	}
+	return buf.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/anydiag/anydiag/speakers/internal/confirm"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 
 	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/analyzers/session"
+	"github.com/anydiag/anydiag/speakers/internal/confirm"
 )
 
 // API is the part of GoBGP's API the controller uses. *server.BgpServer
@@ -46,8 +47,26 @@ type PeerState struct {
 	Advertised uint64 `json:"advertised"`
 	// Families are the address families negotiated on the session.
 	Families []string `json:"families,omitempty"`
-	// LastError is why the session last went down, when known.
+	// PerFamily has one entry per configured family, with its counters.
+	PerFamily []FamilyState `json:"per_family,omitempty"`
+	// LastError is why the session last went down, when known, decoded
+	// ("the peer sent Cease/Administrative Shutdown (6/2)").
 	LastError string `json:"last_error,omitempty"`
+	// LastDown is the last time the session left Established, when known.
+	LastDown *session.Down `json:"last_down,omitempty"`
+}
+
+// FamilyState is one configured address family of a neighbor.
+type FamilyState struct {
+	// Family is "ipv4-unicast" or "ipv6-unicast" (or "afiA-safiS").
+	Family string `json:"family"`
+	// Negotiated is true while the session is Established and both sides
+	// enabled the family.
+	Negotiated bool `json:"negotiated"`
+	// Received, Accepted and Advertised count prefixes of this family.
+	Received   uint64 `json:"received"`
+	Accepted   uint64 `json:"accepted"`
+	Advertised uint64 `json:"advertised"`
 }
 
 // Established reports whether the session is up.
@@ -62,8 +81,8 @@ type Controller struct {
 	nh6 netip.Addr
 	// poll is the interval between confirmation checks.
 	poll time.Duration
-	// lastError, if set, says why a neighbor last went down.
-	lastError func(addr string) string
+	// lastDown, if set, says why and when a neighbor last went down.
+	lastDown func(addr string) *session.Down
 
 	mu       sync.Mutex
 	prefixes map[netip.Prefix]policy.PrefixState
@@ -77,8 +96,8 @@ type Options struct {
 	NextHop4, NextHop6 netip.Addr
 	// Poll is the interval between confirmation checks (default 10ms).
 	Poll time.Duration
-	// LastError optionally reports why a neighbor last went down.
-	LastError func(addr string) string
+	// LastDown optionally reports why and when a neighbor last went down.
+	LastDown func(addr string) *session.Down
 }
 
 // New returns a controller for the server behind a.
@@ -87,7 +106,7 @@ func New(a API, o Options) *Controller {
 		o.Poll = 10 * time.Millisecond
 	}
 	return &Controller{api: a, asn: o.ASN, nh4: o.NextHop4, nh6: o.NextHop6, poll: o.Poll,
-		lastError: o.LastError, prefixes: map[netip.Prefix]policy.PrefixState{}}
+		lastDown: o.LastDown, prefixes: map[netip.Prefix]policy.PrefixState{}}
 }
 
 // Announce originates prefix with attrs, replacing an earlier announcement
@@ -210,19 +229,31 @@ func (c *Controller) peerState(p *api.Peer) PeerState {
 	if up := p.GetTimers().GetState().GetUptime(); up != nil && st.Established() {
 		st.Since = up.AsTime()
 	}
-	for _, af := range p.GetAfiSafis() {
-		st.Received += af.GetState().GetReceived()
-		st.Accepted += af.GetState().GetAccepted()
-		st.Advertised += af.GetState().GetAdvertised()
-	}
+	var neg map[string]bool
 	if st.Established() {
-		for f := range negotiated(p) {
+		neg = negotiated(p)
+		for f := range neg {
 			st.Families = append(st.Families, f)
 		}
 		slices.Sort(st.Families)
 	}
-	if c.lastError != nil {
-		st.LastError = c.lastError(st.Address)
+	for _, af := range p.GetAfiSafis() {
+		st.Received += af.GetState().GetReceived()
+		st.Accepted += af.GetState().GetAccepted()
+		st.Advertised += af.GetState().GetAdvertised()
+		if !af.GetConfig().GetEnabled() {
+			continue
+		}
+		f := familyKey(af.GetConfig().GetFamily())
+		st.PerFamily = append(st.PerFamily, FamilyState{Family: f, Negotiated: neg[f],
+			Received: af.GetState().GetReceived(), Accepted: af.GetState().GetAccepted(), Advertised: af.GetState().GetAdvertised()})
+	}
+	slices.SortFunc(st.PerFamily, func(a, b FamilyState) int { return strings.Compare(a.Family, b.Family) })
+	if c.lastDown != nil {
+		if d := c.lastDown(st.Address); d != nil {
+			st.LastDown = d
+			st.LastError = DescribeDown(*d)
+		}
 	}
 	return st
 }

@@ -1,0 +1,113 @@
+package session
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anydiag/anydiag/internal/finding"
+)
+
+func TestSpeakerFindings(t *testing.T) {
+	v4 := netip.MustParsePrefix("192.0.2.1/32")
+	v6 := netip.MustParsePrefix("2001:db8::1/128")
+	up4 := Neighbor{Address: "198.51.100.1", ASN: 65001, State: "Established",
+		Configured: []string{FamilyIPv4Unicast}, Negotiated: []string{FamilyIPv4Unicast}}
+	up6 := Neighbor{Address: "2001:db8:ff::1", ASN: 65001, State: "Established",
+		Configured: []string{FamilyIPv6Unicast}, Negotiated: []string{FamilyIPv6Unicast}}
+	shut := Neighbor{Address: "198.51.100.1", ASN: 65001, State: "Active", Configured: []string{FamilyIPv4Unicast},
+		LastDown: &Down{Time: now.Add(-time.Minute), Reason: ReasonRemoteNotification, Notification: &Notification{Code: 6, Subcode: 2}}}
+	tests := []struct {
+		name      string
+		neighbors []Neighbor
+		prefixes  []netip.Prefix
+		want      []string
+		severity  []finding.Severity
+		contains  []string // in the first finding's summary, evidence or advice
+	}{
+		{name: "both families carried", neighbors: []Neighbor{up4, up6}, prefixes: []netip.Prefix{v4, v6}},
+		{
+			name: "peer shut the session", neighbors: []Neighbor{shut, up6}, prefixes: []netip.Prefix{v4, v6},
+			want: []string{"bgp.session_down"}, severity: []finding.Severity{finding.Warning},
+			contains: []string{"the peer sent Cease/Administrative Shutdown (6/2)", "neighbor shutdown"},
+		},
+		{
+			name:      "IPv6 prefix with only an IPv4 neighbor",
+			neighbors: []Neighbor{up4}, prefixes: []netip.Prefix{v4, v6},
+			want: []string{"bgp.family_not_carried"}, severity: []finding.Severity{finding.Critical},
+			contains: []string{"2001:db8::1/128 needs ipv6-unicast", "198.51.100.1 (ipv4-unicast)"},
+		},
+		{
+			name: "offered but declined by the peer",
+			neighbors: []Neighbor{{Address: "198.51.100.1", ASN: 65001, State: "Established",
+				Configured: []string{FamilyIPv4Unicast, FamilyIPv6Unicast}, Negotiated: []string{FamilyIPv4Unicast}}},
+			prefixes: []netip.Prefix{v6},
+			want:     []string{"bgp.family_not_carried"},
+		},
+		{
+			// The session is down, not the family: one finding, the right one.
+			name: "down session still counts as carrying its family", neighbors: []Neighbor{shut}, prefixes: []netip.Prefix{v4},
+			want: []string{"bgp.session_down"},
+		},
+		{
+			name: "hold timer expired is critical",
+			neighbors: []Neighbor{{Address: "198.51.100.1", ASN: 65001, State: "Idle", Configured: []string{FamilyIPv4Unicast},
+				LastDown: &Down{Time: now, Reason: ReasonLocalNotification, Notification: &Notification{Code: 4}}}},
+			want: []string{"bgp.session_down"}, severity: []finding.Severity{finding.Critical},
+			contains: []string{"this speaker sent Hold Timer Expired (4/0)"},
+		},
+		{
+			name:      "never established",
+			neighbors: []Neighbor{{Address: "198.51.100.1", ASN: 65001, State: "Active", Configured: []string{FamilyIPv4Unicast}}},
+			want:      []string{"bgp.session_down"}, contains: []string{"has not been established", "peering mismatch"},
+		},
+		{
+			name: "connection lost",
+			neighbors: []Neighbor{{Address: "198.51.100.1", ASN: 65001, State: "Active",
+				LastDown: &Down{Time: now, Reason: ReasonRemoteNoNotify}}},
+			want: []string{"bgp.session_down"}, contains: []string{"connection lost without NOTIFICATION", "TCP connection dropped"},
+		},
+		{
+			name:      "disabled here",
+			neighbors: []Neighbor{{Address: "198.51.100.1", ASN: 65001, State: "Idle", AdminDown: true}},
+			want:      []string{"bgp.session_down"}, severity: []finding.Severity{finding.Info},
+		},
+		{name: "no neighbors at all", prefixes: []netip.Prefix{v4}, want: []string{"bgp.family_not_carried"}, contains: []string{"no neighbor is configured"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := SpeakerFindings(now, tc.neighbors, tc.prefixes)
+			var codes []string
+			for _, f := range fs {
+				codes = append(codes, f.Code)
+			}
+			if strings.Join(codes, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("codes %v, want %v: %+v", codes, tc.want, fs)
+			}
+			for i, s := range tc.severity {
+				if fs[i].Severity != s {
+					t.Errorf("finding %d severity %s, want %s", i, fs[i].Severity, s)
+				}
+			}
+			for _, c := range tc.contains {
+				f := fs[0]
+				if text := f.Summary + " " + f.Advice + " " + fmtEvidence(f.Evidence); !strings.Contains(text, c) {
+					t.Errorf("%q not in %q", c, text)
+				}
+			}
+		})
+	}
+}
+
+func fmtEvidence(ev map[string]any) string {
+	var b strings.Builder
+	for k, v := range ev {
+		b.WriteString(k + "=")
+		if s, ok := v.(string); ok {
+			b.WriteString(s)
+		}
+		b.WriteString(" ")
+	}
+	return b.String()
+}

@@ -1,0 +1,168 @@
+package gobgpctl
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/anydiag/anydiag/analyzers/session"
+	"github.com/anydiag/anydiag/exporters/prometheus"
+)
+
+func init() {
+	d := prometheus.Describe
+	d("anydiag_bgp_session_up", prometheus.Gauge, "1 if the session of the node's own speaker with the neighbor is Established and has negotiated the address family, else 0; by neighbor, peer AS and family.")
+	d("anydiag_bgp_session_state", prometheus.Gauge, "1 for the FSM state the session of the node's own speaker with the neighbor is in (Idle, Connect, Active, OpenSent, OpenConfirm, Established), 0 for the others.")
+	d("anydiag_bgp_session_uptime_seconds", prometheus.Gauge, "How long the session of the node's own speaker has been Established, in seconds (0 when it is not).")
+	d("anydiag_bgp_prefixes_advertised", prometheus.Gauge, "Prefixes the node's own speaker advertises to the neighbor, by family.")
+	d("anydiag_bgp_prefixes_accepted", prometheus.Gauge, "Prefixes received from the neighbor and accepted by import policy, by family.")
+	d("anydiag_bgp_prefixes_received", prometheus.Gauge, "Prefixes received from the neighbor, by family.")
+	d("anydiag_bgp_session_last_error_info", prometheus.Gauge, "Always 1, labelled with why the session of the node's own speaker last left Established (the NOTIFICATION decoded); absent if it never went down.")
+	d("anydiag_bgp_session_last_down_timestamp_seconds", prometheus.Gauge, "When the session of the node's own speaker last left Established, in seconds since the Unix epoch.")
+}
+
+// fsmStates are the FSM states, each a series of anydiag_bgp_session_state.
+var fsmStates = []string{"Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established"}
+
+// Metrics converts a Peers snapshot, taken at now, to the anydiag_bgp_*
+// families.
+func Metrics(peers []PeerState, now time.Time) *metrics.Set {
+	set := metrics.NewSet()
+	for _, p := range peers {
+		asn := strconv.FormatUint(uint64(p.ASN), 10)
+		id := prometheus.Labels("neighbor", p.Address, "peer_as", asn)
+		for _, st := range fsmStates {
+			v := 0.0
+			if p.State == st {
+				v = 1
+			}
+			set.GetOrCreateGauge(`anydiag_bgp_session_state{`+id+`,`+prometheus.Labels("state", st)+`}`, nil).Set(v)
+		}
+		up := 0.0
+		if p.Established() && !p.Since.IsZero() {
+			up = max(0, now.Sub(p.Since).Seconds())
+		}
+		set.GetOrCreateGauge(`anydiag_bgp_session_uptime_seconds{`+id+`}`, nil).Set(up)
+		for _, f := range p.PerFamily {
+			fid := id + "," + prometheus.Labels("family", f.Family)
+			v := 0.0
+			if f.Negotiated {
+				v = 1
+			}
+			set.GetOrCreateGauge(`anydiag_bgp_session_up{`+fid+`}`, nil).Set(v)
+			set.GetOrCreateGauge(`anydiag_bgp_prefixes_advertised{`+fid+`}`, nil).Set(float64(f.Advertised))
+			set.GetOrCreateGauge(`anydiag_bgp_prefixes_accepted{`+fid+`}`, nil).Set(float64(f.Accepted))
+			set.GetOrCreateGauge(`anydiag_bgp_prefixes_received{`+fid+`}`, nil).Set(float64(f.Received))
+		}
+		if d := p.LastDown; d != nil {
+			set.GetOrCreateGauge(`anydiag_bgp_session_last_error_info{`+id+`,`+prometheus.Labels("error", p.LastError)+`}`, nil).Set(1)
+			if !d.Time.IsZero() {
+				set.GetOrCreateGauge(`anydiag_bgp_session_last_down_timestamp_seconds{`+id+`}`, nil).Set(float64(d.Time.UnixNano()) / 1e9)
+			}
+		}
+	}
+	return set
+}
+
+// Neighbors converts a Peers snapshot for analyzers/session.
+func Neighbors(peers []PeerState) []session.Neighbor {
+	out := make([]session.Neighbor, 0, len(peers))
+	for _, p := range peers {
+		n := session.Neighbor{Address: p.Address, ASN: p.ASN, State: p.State, AdminDown: p.AdminDown,
+			Negotiated: p.Families, LastDown: p.LastDown}
+		for _, f := range p.PerFamily {
+			n.Configured = append(n.Configured, f.Family)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// gobgpReason matches the "Reason" GoBGP v3 logs with "Peer Down"
+// (fsmStateReason.String): "notification-received code 6(cease) subcode
+// 2(administrative shutdown)", "hold-timer-expired", "read-failed", ...
+var gobgpReason = regexp.MustCompile(`^(notification-sent|notification-received) code (\d{1,3})\([^)]*\) subcode (\d{1,3})\(`)
+
+// ParsePeerDownReason decodes GoBGP's Peer Down reason text into the BMP
+// Peer Down reason and the NOTIFICATION, so analyzers/session names and
+// advises on it as it does for BMP. Text it does not know is ReasonUnknown.
+func ParsePeerDownReason(s string) (session.Reason, *session.Notification) {
+	if m := gobgpReason.FindStringSubmatch(s); m != nil {
+		code, err1 := strconv.ParseUint(m[2], 10, 8)
+		sub, err2 := strconv.ParseUint(m[3], 10, 8)
+		if err1 != nil || err2 != nil {
+			return session.ReasonUnknown, nil
+		}
+		r := session.ReasonLocalNotification
+		if m[1] == "notification-received" {
+			r = session.ReasonRemoteNotification
+		}
+		return r, &session.Notification{Code: uint8(code), Subcode: uint8(sub)}
+	}
+	switch s {
+	case "hold-timer-expired":
+		return session.ReasonLocalNotification, &session.Notification{Code: session.CodeHoldTimer}
+	case "read-failed", "write-failed":
+		return session.ReasonRemoteNoNotify, nil
+	case "admin-down":
+		return session.ReasonLocalNoNotify, nil
+	case "dying":
+		return session.ReasonDeconfigured, nil
+	}
+	return session.ReasonUnknown, nil
+}
+
+// DescribeDown says in one line why a session went down.
+func DescribeDown(d session.Down) string {
+	if n := d.Notification; n != nil {
+		if d.Reason == session.ReasonRemoteNotification {
+			return "the peer sent " + n.String()
+		}
+		return "this speaker sent " + n.String()
+	}
+	return d.Reason.String()
+}
+
+// Advertised reports whether at least one Established neighbor that
+// negotiated prefix's family has the locally originated path in its
+// Adj-RIB-Out. ok is false when the server cannot be asked.
+func (c *Controller) Advertised(ctx context.Context, prefix netip.Prefix) (advertised bool, ok bool) {
+	if CheckPrefix(prefix) != nil {
+		return false, false
+	}
+	var peers []*api.Peer
+	if err := c.api.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) { peers = append(peers, p) }); err != nil {
+		return false, false
+	}
+	fam := familyKey(Family(prefix))
+	for _, p := range peers {
+		if p.GetState().GetSessionState() != api.PeerState_ESTABLISHED || !negotiated(p)[fam] {
+			continue
+		}
+		addr := p.GetState().GetNeighborAddress()
+		if addr == "" {
+			addr = p.GetConf().GetNeighborAddress()
+		}
+		out, err := c.lookup(ctx, api.TableType_ADJ_OUT, addr, prefix)
+		if err != nil {
+			continue // the session went down between the two calls
+		}
+		for _, path := range out {
+			if isLocal(path) {
+				return true, true
+			}
+		}
+	}
+	return false, true
+}
+
+// String makes FamilyState readable in test failures.
+func (f FamilyState) String() string {
+	return fmt.Sprintf("%s negotiated=%t received=%d accepted=%d advertised=%d", f.Family, f.Negotiated, f.Received, f.Accepted, f.Advertised)
+}
