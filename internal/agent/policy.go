@@ -314,6 +314,7 @@ func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *part) er
 			}
 		})
 		sp = s
+		c.tasks = append(c.tasks, bgpSessionsTask(a, s, c.newSet()))
 	case cfg.GoBGPAPI != nil:
 		s, err := gobgpapi.Dial(ctx, *cfg.GoBGPAPI, nil, log)
 		if err != nil {
