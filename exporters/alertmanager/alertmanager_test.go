@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/anydiag/anydiag/analyzers/policy"
 )
 
@@ -79,6 +80,9 @@ func setup(t *testing.T, cfg Config) (*Receiver, *policy.Engine, *memSpeaker) {
 	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Node == "" {
+		cfg.Node = "ams1"
+	}
 	if cfg.TokenFile == "" && !cfg.Insecure {
 		cfg.TokenFile = filepath.Join(t.TempDir(), "token")
 		if err := os.WriteFile(cfg.TokenFile, []byte(token+"\n"), 0o600); err != nil {
@@ -93,11 +97,17 @@ func setup(t *testing.T, cfg Config) (*Receiver, *policy.Engine, *memSpeaker) {
 }
 
 func payload(status, prefix, action string) string {
+	return payloadLabels(status, fmt.Sprintf(`"anycast_prefix":%q,"anydiag_action":%q,"node":"ams1"`, prefix, action))
+}
+
+// payloadLabels is a notification with one alert with the given labels
+// (besides alertname), written as JSON object members.
+func payloadLabels(status, labels string) string {
 	return fmt.Sprintf(`{"version":"4","groupKey":"{}:{alertname=\"PopUnhealthy\"}","truncatedAlerts":0,"status":%q,
  "receiver":"anydiag","groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://127.0.0.1:9093",
- "alerts":[{"status":%q,"labels":{"alertname":"PopUnhealthy","anycast_prefix":%q,"anydiag_action":%q},
+ "alerts":[{"status":%q,"labels":{"alertname":"PopUnhealthy",%s},
  "annotations":{},"startsAt":"2026-01-01T12:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"","fingerprint":"abc123"}]}`,
-		status, status, prefix, action)
+		status, status, labels)
 }
 
 func post(t *testing.T, h http.Handler, body, auth string) *httptest.ResponseRecorder {
@@ -147,7 +157,8 @@ func TestWebhookHostileInput(t *testing.T) {
 		{"no token", payload("firing", "192.0.2.1/32", "withdraw"), "", 401, "bearer token"},
 		{"wrong token", payload("firing", "192.0.2.1/32", "withdraw"), "Bearer " + token + "x", 401, "bearer token"},
 		{"basic auth", payload("firing", "192.0.2.1/32", "withdraw"), "Basic " + token, 401, "bearer token"},
-		{"oversized", big, "Bearer " + token, 400, "larger than"},
+		{"oversized", big, "Bearer " + token, 413, "larger than"},
+		{"too many alerts", `{"version":"4","alerts":[` + strings.Repeat(`{"status":"firing"},`, 1000) + `{}]}`, "Bearer " + token, 413, "max_alerts_per_request"},
 		{"invalid JSON", `{"version":"4",`, "Bearer " + token, 400, "invalid JSON"},
 		{"trailing data", payload("firing", "192.0.2.1/32", "withdraw") + `{}`, "Bearer " + token, 400, "data after"},
 		{"wrong version", strings.Replace(payload("firing", "192.0.2.1/32", "withdraw"), `"version":"4"`, `"version":"3"`, 1), "Bearer " + token, 400, "version"},
@@ -173,13 +184,21 @@ func TestWebhookHostileInput(t *testing.T) {
 }
 
 func TestNewRefusesNoToken(t *testing.T) {
-	if _, err := New(Config{}, nil, nil); err == nil || !strings.Contains(err.Error(), "insecure") {
+	if _, err := New(Config{Node: "ams1"}, nil, nil); err == nil || !strings.Contains(err.Error(), "insecure") {
 		t.Fatalf("err %v", err)
+	}
+	if _, err := New(Config{Insecure: true}, nil, nil); err == nil || !strings.Contains(err.Error(), "node.name") {
+		t.Fatalf("no node: err %v", err)
 	}
 	short := filepath.Join(t.TempDir(), "t")
 	os.WriteFile(short, []byte("abc"), 0o600)
-	if _, err := New(Config{TokenFile: short}, nil, nil); err == nil {
-		t.Fatal("short token accepted")
+	if _, err := New(Config{TokenFile: short, Node: "ams1"}, nil, nil); err == nil || !strings.Contains(err.Error(), "16 bytes") {
+		t.Fatalf("short token: %v", err)
+	}
+	open := filepath.Join(t.TempDir(), "open")
+	os.WriteFile(open, []byte(token), 0o644)
+	if _, err := New(Config{TokenFile: open, Node: "ams1"}, nil, nil); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable token: %v", err)
 	}
 	r, _, sp := setup(t, Config{Insecure: true})
 	if rec := post(t, r, payload("firing", "192.0.2.1/32", "withdraw"), ""); rec.Code != 200 {
@@ -279,12 +298,79 @@ func TestServeMutualTLS(t *testing.T) {
 	}
 }
 
+// Every PoP announces the same prefixes: only the node label says whose
+// alert it is. A misrouted or unlabelled alert changes nothing.
+func TestWebhookNodeMatching(t *testing.T) {
+	labels := func(node string) string {
+		l := `"anycast_prefix":"192.0.2.1/32","anydiag_action":"withdraw"`
+		if node != "" {
+			l += node
+		}
+		return l
+	}
+	tests := []struct {
+		name      string
+		cfg       Config
+		labels    string
+		withdrawn bool
+		metric    string
+	}{
+		{"this node", Config{}, labels(`,"node":"ams1"`), true, ""},
+		{"another PoP", Config{}, labels(`,"node":"fra1"`), false, `anydiag_alertmanager_alerts_ignored_total{reason="other_node"} 1`},
+		{"no node label", Config{}, labels(""), false, `anydiag_alertmanager_alerts_ignored_total{reason="no_node_label"} 1`},
+		{"empty node label", Config{}, labels(`,"node":""`), false, `anydiag_alertmanager_alerts_ignored_total{reason="no_node_label"} 1`},
+		{"instance label, host:port", Config{NodeLabel: "instance"}, labels(`,"instance":"ams1:9100"`), true, ""},
+		{"instance label, other host", Config{NodeLabel: "instance"}, labels(`,"instance":"fra1:9100","node":"ams1"`), false, `anydiag_alertmanager_alerts_ignored_total{reason="other_node"} 1`},
+		// An alert for another PoP is that PoP's business: not validated here.
+		{"another PoP, prefix not ours", Config{}, `"anycast_prefix":"203.0.113.9/32","anydiag_action":"withdraw","node":"fra1"`, false, `reason="other_node"} 1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, e, sp := setup(t, tt.cfg)
+			set := metrics.NewSet()
+			r.Register(set)
+			rec := post(t, r, payloadLabels("firing", tt.labels), "Bearer "+token)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+			on, calls := sp.snapshot()
+			if on == tt.withdrawn {
+				t.Fatalf("announced %v after %s (body %s)", on, tt.name, rec.Body)
+			}
+			if !tt.withdrawn && (calls != 0 || len(e.Audit()) != 0 || !strings.Contains(rec.Body.String(), `"ignored"`)) {
+				t.Fatalf("an ignored alert changed something: calls %d, audit %v, body %s", calls, e.Audit(), rec.Body)
+			}
+			var b strings.Builder
+			set.WritePrometheus(&b)
+			if tt.metric != "" && !strings.Contains(b.String(), tt.metric) {
+				t.Fatalf("metrics lack %s:\n%s", tt.metric, b.String())
+			}
+		})
+	}
+}
+
+// The engine's cap on holds shows in the answer: 422 with what was applied.
+func TestWebhookHoldCap(t *testing.T) {
+	r, _, sp := setup(t, Config{})
+	var alerts []string
+	for i := range policy.DefaultMaxAlertHoldsPerPrefix + 3 {
+		alerts = append(alerts, fmt.Sprintf(`{"status":"firing","labels":{"alertname":"A","anycast_prefix":"192.0.2.1","anydiag_action":"withdraw","node":"ams1"},"fingerprint":"f%d"}`, i))
+	}
+	rec := post(t, r, `{"version":"4","alerts":[`+strings.Join(alerts, ",")+`]}`, "Bearer "+token)
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "3 firing alerts refused") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if on, _ := sp.snapshot(); on {
+		t.Fatal("the alerts within the cap did not withdraw")
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(payload("firing", "192.0.2.1/32", "withdraw")))
 	f.Add([]byte(payload("resolved", "2001:db8::1", "degrade")))
 	f.Add([]byte(`{"version":"4","alerts":[{"status":"firing","labels":null}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		alerts, err := Decode(b, "anycast_prefix", "anydiag_action")
+		alerts, _, err := Decode(b, Config{PrefixLabel: "anycast_prefix", ActionLabel: "anydiag_action", NodeLabel: "node", Node: "ams1", MaxAlertsPerRequest: 100})
 		if err != nil {
 			return
 		}
