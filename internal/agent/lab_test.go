@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -259,26 +260,68 @@ func TestLabWithdrawalTiming(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 			defer cancel()
 			p := startLabPoP(t, ctx, c.interval, c.fall, "1s")
-			var gone []time.Duration
+			iv, _ := time.ParseDuration(c.interval)
+			// gone: service killed to FRR without the route; probe: the
+			// failing probe that made the check down to the withdrawal's
+			// decision; upstream: the decision to FRR without the route
+			// (speaker, UPDATE, FRR, and vtysh polling).
+			var gone, probe, upstream []time.Duration
 			for i := range runs {
+				// The kill falls at a random phase of the probe schedule,
+				// as a real failure does (the route came back right after
+				// a probe).
+				select {
+				case <-time.After(time.Duration(rand.Int64N(int64(iv)))):
+				case <-ctx.Done():
+					t.Fatal(ctx.Err())
+				}
 				start := time.Now()
 				p.svc.Close()
 				if err := p.waitHeld(ctx, false, 30*time.Second); err != nil {
 					t.Fatalf("run %d: %v", i, err)
 				}
-				gone = append(gone, time.Since(start))
+				end := time.Now()
+				gone = append(gone, end.Sub(start))
+				var down time.Time
+				for _, f := range p.findings(t) {
+					if f.Code == "health.check_failing" {
+						down = f.Since
+					}
+				}
+				ds := p.auditDecisions(t)
+				for j := len(ds) - 1; j >= 0; j-- {
+					if ds[j].Action == policy.ActionWithdraw && ds[j].Outcome == policy.OutcomeApplied {
+						if !down.IsZero() {
+							probe = append(probe, ds[j].Time.Sub(down))
+						}
+						upstream = append(upstream, end.Sub(ds[j].Time))
+						break
+					}
+				}
 				p.serviceUp(t)
 				if err := p.waitHeld(ctx, true, 30*time.Second); err != nil {
 					t.Fatalf("run %d: %v\n%s", i, err, p.agent.LogTail())
 				}
 			}
-			slices.Sort(gone)
-			iv, _ := time.ParseDuration(c.interval)
-			t.Logf("agent (embedded GoBGP), check interval %s fall %d: service killed to FRR no longer holding %s, %d runs: min %v p50 %v p90 %v p99 %v max %v (target p99 <= %v)",
-				c.interval, c.fall, labPrefix, runs, gone[0].Round(time.Millisecond), quantile(gone, 0.5), quantile(gone, 0.9),
-				quantile(gone, 0.99), gone[len(gone)-1].Round(time.Millisecond), time.Duration(c.fall)*iv+100*time.Millisecond)
+			for _, d := range [][]time.Duration{gone, probe, upstream} {
+				slices.Sort(d)
+			}
+			t.Logf("agent (embedded GoBGP), check interval %s fall %d, %d runs; target p99 <= %v\n"+
+				"  service killed -> FRR no longer holds %s: %s\n"+
+				"  failing probe (check down) -> withdrawal decided: %s\n"+
+				"  withdrawal decided -> FRR no longer holds it (seen by vtysh polling): %s",
+				c.interval, c.fall, runs, time.Duration(c.fall)*iv+100*time.Millisecond, labPrefix,
+				dist(gone), dist(probe), dist(upstream))
 		})
 	}
+}
+
+func dist(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("n %d min %v p50 %v p90 %v p99 %v max %v", len(ds), ds[0].Round(time.Millisecond),
+		quantile(ds, 0.5), quantile(ds, 0.9), quantile(ds, 0.99), ds[len(ds)-1].Round(time.Millisecond))
 }
 
 // quantile is the nearest-rank q-quantile of sorted ds.
