@@ -124,10 +124,10 @@ func startVictoriaMetrics(t *testing.T) string {
 func TestPromQLCounterVictoriaMetrics(t *testing.T) {
 	base := startVictoriaMetrics(t)
 	metrics := "" +
-		`anydiag_announcing{prefix="192.0.2.1/32",pop="ams"} 1` + "\n" +
-		`anydiag_announcing{prefix="192.0.2.1/32",pop="fra"} 1` + "\n" +
-		`anydiag_announcing{prefix="192.0.2.1/32",pop="sin"} 0` + "\n" +
-		`anydiag_announcing{prefix="192.0.2.2/32",pop="ams"} 1` + "\n"
+		`anydiag_policy_announced{prefix="192.0.2.1/32",node="ams"} 1` + "\n" +
+		`anydiag_policy_announced{prefix="192.0.2.1/32",node="fra"} 1` + "\n" +
+		`anydiag_policy_announced{prefix="192.0.2.1/32",node="sin"} 0` + "\n" +
+		`anydiag_policy_announced{prefix="192.0.2.2/32",node="ams"} 1` + "\n"
 	resp, err := http.Post(base+"/api/v1/import/prometheus", "text/plain", strings.NewReader(metrics))
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestPromQLCounterVictoriaMetrics(t *testing.T) {
 		resp.Body.Close()
 	}
 	c := &PromQLCounter{BaseURL: base, Client: &http.Client{Timeout: 5 * time.Second},
-		Query: `count(anydiag_announcing{prefix="$prefix"} == 1)`}
+		Query: `count(anydiag_policy_announced{prefix="$prefix"} == 1)`}
 	// Imported samples become searchable after a moment: poll.
 	deadline := time.Now().Add(15 * time.Second)
 	var n int
@@ -161,10 +161,10 @@ func TestPromQLCounterVictoriaMetrics(t *testing.T) {
 		want    int
 		wantErr string
 	}{
-		{"other prefix", `count(anydiag_announcing{prefix="$prefix"} == 1)`, pfx2, 1, ""},
-		{"no series counts zero", `count(anydiag_announcing{prefix="$prefix"} == 1)`, netip.MustParsePrefix("203.0.113.7/32"), 0, ""},
-		{"scalar", `scalar(sum(anydiag_announcing{prefix="$prefix"}))`, pfx, 2, ""},
-		{"several series refused", `anydiag_announcing{prefix="$prefix"}`, pfx, 0, "returned 3 series"},
+		{"other prefix", `count(anydiag_policy_announced{prefix="$prefix"} == 1)`, pfx2, 1, ""},
+		{"no series counts zero", `count(anydiag_policy_announced{prefix="$prefix"} == 1)`, netip.MustParsePrefix("203.0.113.7/32"), 0, ""},
+		{"scalar", `scalar(sum(anydiag_policy_announced{prefix="$prefix"}))`, pfx, 2, ""},
+		{"several series refused", `anydiag_policy_announced{prefix="$prefix"}`, pfx, 0, "returned 3 series"},
 		{"syntax error", `count(`, pfx, 0, "promql"},
 	}
 	for _, tt := range tests {
