@@ -28,8 +28,8 @@ type PeerInfo struct {
 	// router, as TYPE:ADMIN:NUMBER ("0:0:0" for global peers).
 	PeerDistinguisher string `json:"peer_distinguisher"`
 	PeerAddress       string `json:"peer_address"`
-	PeerAS      uint32 `json:"peer_as"`
-	PeerBGPID   string `json:"peer_bgp_id"`
+	PeerAS            uint32 `json:"peer_as"`
+	PeerBGPID         string `json:"peer_bgp_id"`
 	// State is "up" or "down".
 	State string `json:"state"`
 	// Table is adj-rib-in-pre, adj-rib-in-post, adj-rib-out-pre,
@@ -46,10 +46,10 @@ type RouteInfo struct {
 	PeerType          string `json:"peer_type"`
 	PeerDistinguisher string `json:"peer_distinguisher"`
 	PeerAddress       string `json:"peer_address"`
-	PeerAS      uint32 `json:"peer_as"`
-	Table       string `json:"table"`
-	Prefix      string `json:"prefix"`
-	PathID      uint32 `json:"path_id"`
+	PeerAS            uint32 `json:"peer_as"`
+	Table             string `json:"table"`
+	Prefix            string `json:"prefix"`
+	PathID            uint32 `json:"path_id"`
 	// ASPath is the AS path flattened, AS_SET members in place.
 	ASPath           []uint32 `json:"as_path"`
 	NextHop          string   `json:"next_hop"`
@@ -288,4 +288,3 @@ func routeInfo(router string, pk peerKey, peerAS uint32, t wire.Table, n wire.NL
 	}
 	return ri
 }
-

@@ -383,6 +383,25 @@ func (rw *rowWriter) close() error {
 	return rw.err
 }
 
+// acquire waits for an API slot, at most APIWriteTimeout; false (and a 503
+// written) when none came.
+func (s *Station) acquire(w http.ResponseWriter, req *http.Request) bool {
+	t := time.NewTimer(s.lim.APIWriteTimeout.D())
+	defer t.Stop()
+	select {
+	case s.apiSlots <- struct{}{}:
+		return true
+	case <-req.Context().Done():
+	case <-t.C:
+	}
+	s.apiBusy.Add(1)
+	w.Header().Set("Retry-After", "1")
+	httpError(w, http.StatusServiceUnavailable, "%d answers are being sent (limits.api_max_concurrent); retry", s.lim.APIMaxConcurrent)
+	return false
+}
+
+func (s *Station) release() { <-s.apiSlots }
+
 // serveRoutes streams one page of routes, row by row.
 func (s *Station) serveRoutes(w http.ResponseWriter, req *http.Request) {
 	q, c, limit, err := s.parseQuery(req, true)
@@ -390,6 +409,10 @@ func (s *Station) serveRoutes(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if !s.acquire(w, req) {
+		return
+	}
+	defer s.release()
 	groups, rows, next, err := s.routesPage(q, c, limit)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
@@ -430,6 +453,10 @@ func (s *Station) servePeers(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if !s.acquire(w, req) {
+		return
+	}
+	defer s.release()
 	rows, next, err := s.peersPage(q, c, limit)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)

@@ -58,6 +58,10 @@ type Limits struct {
 	// APIWriteTimeout closes an API connection whose client has not taken
 	// a chunk of rows (about 64 KiB) within it.
 	APIWriteTimeout yamlconf.Duration `yaml:"api_write_timeout" json:"api_write_timeout"`
+	// APIMaxConcurrent caps the /routes and /peers answers built at once,
+	// which bounds the memory pages hold whatever the number of clients;
+	// a request waits up to APIWriteTimeout for its turn, then gets 503.
+	APIMaxConcurrent int `yaml:"api_max_concurrent" json:"api_max_concurrent"`
 }
 
 // DefaultLimits are the limits of a station whose configuration sets none.
@@ -75,6 +79,7 @@ func DefaultLimits() Limits {
 		APIPageSize:             10_000,
 		APIMaxPageSize:          100_000,
 		APIWriteTimeout:         yamlconf.Duration(10 * time.Second),
+		APIMaxConcurrent:        8,
 	}
 }
 
@@ -96,6 +101,10 @@ func (l Limits) withDefaults() Limits {
 	fill(&l.MaxRoutesPerRouter, d.MaxRoutesPerRouter)
 	fill(&l.StatisticsIntervals, d.StatisticsIntervals)
 	fill(&l.APIMaxPageSize, d.APIMaxPageSize)
+	fill(&l.APIMaxConcurrent, d.APIMaxConcurrent)
+	if l.APIMaxConcurrent > 1<<16 {
+		l.APIMaxConcurrent = 1 << 16
+	}
 	fill(&l.APIPageSize, d.APIPageSize)
 	l.APIPageSize = min(l.APIPageSize, l.APIMaxPageSize)
 	if l.APIWriteTimeout <= 0 {

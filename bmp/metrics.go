@@ -113,6 +113,8 @@ func (s *Station) WriteMetrics(w io.Writer) {
 
 	family(w, "anydiag_bmp_api_slow_clients_total")
 	fmt.Fprintf(w, "anydiag_bmp_api_slow_clients_total %d\n", s.apiSlow.Load())
+	family(w, "anydiag_bmp_api_busy_total")
+	fmt.Fprintf(w, "anydiag_bmp_api_busy_total %d\n", s.apiBusy.Load())
 
 	family(w, "anydiag_bmp_events_dropped_total")
 	fmt.Fprintf(w, "anydiag_bmp_events_dropped_total %d\n", s.hub.dropped.Load())
@@ -146,6 +148,7 @@ var metricFamilies = map[string]struct {
 	"anydiag_bmp_limit_hits_total":         {prometheus.Counter, "Times a station limit acted, by limit: connections refused (max_routers, max_connections_per_source, allow_routers, no_initiation), messages about peers dropped (max_peers_per_router), route announcements dropped (max_routes_per_peer, max_routes_per_router, one per route), sessions closed idle (idle_timeout)."},
 	"anydiag_bmp_expired_total":            {prometheus.Counter, "Disconnected routers (what=router) and down peers (what=peer) removed after limits.router_ttl / limits.peer_ttl."},
 	"anydiag_bmp_api_slow_clients_total":   {prometheus.Counter, "API answers cut off because the client did not read a chunk within limits.api_write_timeout."},
+	"anydiag_bmp_api_busy_total":           {prometheus.Counter, "API requests answered 503 because limits.api_max_concurrent answers were being sent for longer than limits.api_write_timeout."},
 	"anydiag_bmp_attribute_sets":           {prometheus.Gauge, "Distinct path attribute sets interned, shared by all routes that carry them."},
 	"anydiag_bmp_attribute_set_bytes":      {prometheus.Gauge, "Bytes held by the interned attribute sets."},
 	"anydiag_bmp_addpath_missing_total":    {prometheus.Counter, "Route monitoring messages whose NLRI lacked the ADD-PATH path IDs the Peer Up capabilities imply (GoBGP v3 post-policy and Loc-RIB do this); parsed without them."},

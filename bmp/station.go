@@ -71,6 +71,10 @@ type Station struct {
 	expiredRouters, expiredPeers atomic.Uint64
 	// apiSlow counts API answers cut off because the client stopped reading.
 	apiSlow atomic.Uint64
+	// apiSlots holds a token per /routes or /peers answer being built;
+	// apiBusy counts the requests turned away with 503 for lack of one.
+	apiSlots chan struct{}
+	apiBusy  atomic.Uint64
 
 	closedMu sync.Mutex
 	closed   map[string]uint64
@@ -107,6 +111,7 @@ func New(cfg Config) (*Station, error) {
 		closed:  make(map[string]uint64),
 		lim:     cfg.Limits.withDefaults(),
 	}
+	s.apiSlots = make(chan struct{}, s.lim.APIMaxConcurrent)
 	if s.clock == nil {
 		s.clock = time.Now
 	}
