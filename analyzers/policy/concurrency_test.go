@@ -167,3 +167,31 @@ func TestRefusedManualWithdrawKeepsNoHold(t *testing.T) {
 		t.Fatalf("announce of an announced prefix: %v %+v", err, d)
 	}
 }
+
+// With Options.Advertised, the announced gauge needs the speaker to have
+// sent the route to an established neighbor too.
+func TestAnnouncedGaugeNeedsAdvertised(t *testing.T) {
+	adv, ok := false, true
+	set := metrics.NewSet()
+	sp := newFakeSpeaker()
+	e, err := NewEngine(Config{}, []netip.Prefix{pfx}, Options{Speaker: sp, Metrics: set, Logger: slog.New(slog.DiscardHandler),
+		Advertised: func(netip.Prefix) (bool, bool) { return adv, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.Evaluate(context.Background(), t0, Input{})
+	for _, tt := range []struct {
+		adv, ok bool
+		want    string
+	}{{false, true, "0"}, {true, true, "1"}, {false, false, "1"}} {
+		adv, ok = tt.adv, tt.ok
+		var b strings.Builder
+		set.WritePrometheus(&b)
+		if !strings.Contains(b.String(), `anydiag_policy_announced{prefix="192.0.2.1/32"} `+tt.want) {
+			t.Errorf("advertised %v ok %v: want gauge %s:\n%s", tt.adv, tt.ok, tt.want, b.String())
+		}
+	}
+}

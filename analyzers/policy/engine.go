@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -265,6 +266,13 @@ func NewEngine(cfg Config, prefixes []netip.Prefix, o Options) (*Engine, error) 
 	if e.cfg.Canary.IsValid() {
 		if _, ok := e.state[e.cfg.Canary.Prefix]; ok {
 			return nil, fmt.Errorf("policy: canary %s must not be one of the service prefixes", e.cfg.Canary.Prefix)
+		}
+	}
+	if e.statePath != "" {
+		// Refused at start, not at the first write: a state that cannot be
+		// kept would be lost silently at the next restart.
+		if err := safefile.CheckDir(filepath.Dir(e.statePath)); err != nil {
+			return nil, fmt.Errorf("policy: state_file %s: %w", e.statePath, err)
 		}
 	}
 	st := o.State

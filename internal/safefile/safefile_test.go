@@ -124,3 +124,41 @@ func TestOpenAppendAppends(t *testing.T) {
 		t.Fatalf("content %q", b)
 	}
 }
+
+func TestReadPrivate(t *testing.T) {
+	dir := safeDir(t)
+	tests := []struct {
+		name string
+		mode os.FileMode
+		want string
+	}{
+		{"owner only", 0o600, ""},
+		{"group readable", 0o640, "chmod 600"},
+		{"world readable", 0o604, "chmod 600"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_"))
+			if err := os.WriteFile(p, []byte("token"), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			b, err := ReadPrivate(p, 1<<10)
+			if tt.want == "" && (err != nil || string(b) != "token") {
+				t.Fatalf("read %q %v", b, err)
+			}
+			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(filepath.Join(dir, "owner_only"), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPrivate(link, 1<<10); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("symlink: %v", err)
+	}
+}
