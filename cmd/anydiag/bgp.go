@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/bmp/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -31,6 +32,9 @@ func newBGPCmd() *cobra.Command {
 }
 
 const bgpDefaultCollector = "http://127.0.0.1:8080"
+
+// bgpTables are the RIBs --table accepts, as the BMP station names them.
+const bgpTables = "adj-rib-in-pre, adj-rib-in-post, adj-rib-out-pre, adj-rib-out-post, loc-rib"
 
 func newBGPPeersCmd() *cobra.Command {
 	var collector string
@@ -77,12 +81,15 @@ func newBGPRoutesCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pfx, err := netip.ParsePrefix(args[0])
 			if err != nil {
-				return usageErr("bgp routes: prefix %q: %v", args[0], err)
+				return usageErr("bgp routes: %q is not a prefix: write it like 192.0.2.0/24 or 2001:db8::/32", args[0])
+			}
+			if _, ok := wire.ParseTable(tbl); tbl != "" && !ok {
+				return usageErr("bgp routes: --table %q: want one of %s", tbl, bgpTables)
 			}
 			q := bmp.RouteQuery{Prefix: pfx.Masked(), Router: router, Table: tbl}
 			if peer != "" {
 				if q.Peer, err = netip.ParseAddr(peer); err != nil {
-					return usageErr("bgp routes: --peer %q: %v", peer, err)
+					return usageErr("bgp routes: --peer %q is not an IP address", peer)
 				}
 			}
 			cl := &bmp.Client{BaseURL: collector}
@@ -118,6 +125,6 @@ func newBGPRoutesCmd() *cobra.Command {
 	c.Flags().StringVar(&collector, "collector", bgpDefaultCollector, "URL of the BMP station's HTTP API")
 	c.Flags().StringVar(&router, "router", "", "only this router (address or sysName)")
 	c.Flags().StringVar(&peer, "peer", "", "only this peer address")
-	c.Flags().StringVar(&tbl, "table", "", "only this table: adj-rib-in-pre, adj-rib-in-post, adj-rib-out-pre, adj-rib-out-post, loc-rib")
+	c.Flags().StringVar(&tbl, "table", "", "only this table: "+bgpTables)
 	return c
 }

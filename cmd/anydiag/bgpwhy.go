@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -13,8 +12,8 @@ import (
 	"github.com/anydiag/anydiag/analyzers/visibility"
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 )
 
 func init() { bgpSubcommands = append(bgpSubcommands, newBGPWhyCmd, newBGPVisibilityCmd) }
@@ -26,22 +25,29 @@ type bgpAnalyzers struct {
 	PathChoice pathchoice.Config `yaml:"pathchoice"`
 }
 
+// Validate reports the visibility section's problems with their lines.
+func (c *bgpAnalyzers) Validate(p *yamlconf.Problems) {
+	if err := c.Visibility.Validate(); err != nil {
+		p.Add("visibility", "%v", err)
+	}
+}
+
 func loadBGPAnalyzers(path string) (bgpAnalyzers, error) {
 	var c bgpAnalyzers
 	if path == "" {
 		return c, nil
 	}
-	b, err := os.ReadFile(path)
+	err := yamlconf.Load(path, &c)
+	var ye *yamlconf.Error
+	if errors.As(err, &ye) {
+		for _, pr := range ye.Problems {
+			if pr.Key == "node" || pr.Key == "anycast" || pr.Key == "speaker" {
+				return c, usageErr("--config %s looks like the agent's configuration; the bgp commands take their own file with visibility: and pathchoice: sections (see --help)\n%v", path, err)
+			}
+		}
+	}
 	if err != nil {
 		return c, usageErr("--config: %v", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && err != io.EOF {
-		return c, usageErr("--config %s: %v", path, err)
-	}
-	if err := c.Visibility.Validate(); err != nil {
-		return c, usageErr("--config %s: %v", path, err)
 	}
 	return c, nil
 }

@@ -47,6 +47,9 @@ Exit 0 when healthy, 1 when a finding is warning or worse.`,
 			if interval < 0 {
 				return usageErr("--interval must not be negative")
 			}
+			if err := checkNetns(ns); err != nil {
+				return err
+			}
 			in := doctorInputs{limits: thresholds.DefaultLimits(), sysRoot: sysRoot}
 			if cfgPath != "" {
 				cfg, err := config.Load(cfgPath)

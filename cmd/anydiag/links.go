@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +34,9 @@ flaps and rising error or drop rates. Exit 1 when a finding is warning or worse.
 			if interval < 0 {
 				return usageErr("--interval must not be negative")
 			}
+			if err := checkNetns(ns); err != nil {
+				return err
+			}
 			col := inNetns(ns, link.New(link.Options{}).Collect)
 			before, after, err := sampleTwice(cmd.Context(), interval, col)
 			if err != nil {
@@ -50,6 +55,31 @@ flaps and rising error or drop rates. Exit 1 when a finding is warning or worse.
 }
 
 // inNetns wraps collect to run inside namespace ns; empty ns is the current one.
+// checkNetns refuses a --netns that names no namespace, listing the ones
+// that exist, before any collector runs in it.
+func checkNetns(ns string) error {
+	if ns == "" {
+		return nil
+	}
+	if strings.ContainsRune(ns, '/') || ns == "." || ns == ".." {
+		return usageErr("--netns %q: a namespace name (as in ip netns list), not a path", ns)
+	}
+	if _, err := os.Stat(netns.Path(ns)); err == nil {
+		return nil
+	}
+	var names []string
+	if ents, err := os.ReadDir(filepath.Dir(netns.Path("x"))); err == nil {
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+	}
+	have := "none exists"
+	if len(names) > 0 {
+		have = "existing: " + strings.Join(names, ", ")
+	}
+	return usageErr("--netns %q: no such network namespace (%s; see ip netns list)", ns, have)
+}
+
 func inNetns[T any](ns string, collect func() (T, error)) func() (T, error) {
 	if ns == "" {
 		return collect

@@ -14,10 +14,9 @@ import (
 
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/collectors/health"
+	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
-	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 )
 
 func init() { register(newPolicyCmd) }
@@ -97,16 +96,6 @@ func explainAgent(ctx context.Context, base string) (policy.Explanation, error) 
 	return x, nil
 }
 
-// explainConfig is the part of the agent configuration explain reads; other
-// sections are ignored.
-type explainConfig struct {
-	Anycast struct {
-		Prefixes []yamlconf.HostPrefix `yaml:"prefixes"`
-	} `yaml:"anycast"`
-	Health health.Config `yaml:"health"`
-	Policy policy.Config `yaml:"policy"`
-}
-
 // assumeAnnounced is the offline speaker: it reports every prefix announced
 // and refuses changes, which explain never makes.
 type assumeAnnounced struct{ prefixes []netip.Prefix }
@@ -129,23 +118,19 @@ func (a assumeAnnounced) State(context.Context) ([]policy.PrefixState, error) {
 
 func explainOffline(ctx context.Context, path string) (policy.Explanation, error) {
 	var x policy.Explanation
-	b, err := os.ReadFile(path)
+	// The same validation as the agent's: explaining a configuration the
+	// agent would refuse would explain a policy that never runs.
+	cfg, err := config.Load(path)
 	if err != nil {
 		return x, usageErr("%v", err)
-	}
-	var cfg explainConfig
-	if err := yaml.Unmarshal(b, &cfg); err != nil {
-		return x, usageErr("%s: %v", path, err)
-	}
-	var probs yamlconf.Problems
-	cfg.Health.Check(&probs, "health")
-	cfg.Policy.Check(&probs, "policy")
-	if probs.Len() > 0 {
-		return x, usageErr("%s: %d configuration problem(s); run anydiag config check", path, probs.Len())
 	}
 	prefixes := make([]netip.Prefix, len(cfg.Anycast.Prefixes))
 	for i, p := range cfg.Anycast.Prefixes {
 		prefixes[i] = p.Prefix
+	}
+	pcfg := cfg.Policy
+	if !pcfg.Canary.IsValid() && cfg.Anycast.Canary != nil {
+		pcfg.Canary = *cfg.Anycast.Canary
 	}
 	runner, err := health.NewRunner(cfg.Health, health.Options{})
 	if err != nil {
@@ -156,12 +141,25 @@ func explainOffline(ctx context.Context, path string) (policy.Explanation, error
 		in.Checks[r.Check] = map[bool]string{true: "up", false: "down"}[r.OK]
 		slog.Debug("health check", "check", r.Check, "ok", r.OK, "latency", r.Latency, "error", r.Error)
 	}
-	fleet, err := policy.NewFleetCounter(cfg.Policy.FleetGuard, nil)
+	fleet, err := policy.NewFleetCounter(pcfg.FleetGuard, nil)
 	if err != nil {
 		return x, usageErr("%v", err)
 	}
-	sp := assumeAnnounced{prefixes: prefixes}
-	e, err := policy.NewEngine(cfg.Policy, prefixes, policy.Options{Speaker: sp, Fleet: fleet})
+	// Offline explain reads the agent's persisted holds but never writes the
+	// agent's state file: it hands the state over and forgets the path.
+	opts := policy.Options{Speaker: assumeAnnounced{prefixes: prefixes}, Fleet: fleet}
+	if sp := pcfg.StatePath(); sp != "" {
+		var st policy.State
+		if b, err := os.ReadFile(sp); err != nil {
+			slog.Debug("policy state not read", "path", sp, "error", err)
+		} else if err := json.Unmarshal(b, &st); err != nil {
+			slog.Warn("policy state file unreadable, explaining without it", "path", sp, "error", err)
+		} else {
+			opts.State = &st
+		}
+	}
+	pcfg.StateFile, pcfg.AuditFile = "", ""
+	e, err := policy.NewEngine(pcfg, prefixes, opts)
 	if err != nil {
 		return x, usageErr("%v", err)
 	}
