@@ -100,6 +100,9 @@ func New(opts Options) (*Agent, error) {
 		wake:   make(chan struct{}, 1),
 	}
 	a.sched = newScheduler(a.now, a.log, &a.inflight, a.onCycle)
+	for _, w := range cfg.Warnings() {
+		a.log.Warn("configuration", "warning", w.String())
+	}
 	a.cfg.Store(cfg)
 	a.setBuildInfo(cfg.Node)
 	a.self.NewGauge("anydiag_config_last_reload_successful", nil).Set(1)
