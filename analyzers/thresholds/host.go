@@ -149,20 +149,39 @@ func (a *Analyzer) vips(f host.Facts, req host.Requirements) []finding.Finding {
 	return out
 }
 
-// bgp checks that a BGP speaker runs, owns a TCP/179 socket in this network
-// namespace, and has at least one session established.
+// bgp checks that a BGP speaker runs, owns a BGP socket (one of
+// f.BGPPorts at either end: a speaker listening on or dialling another port
+// than 179 counts) and has at least one session established. Speakers in
+// this network namespace are the node's; those in other namespaces (lab
+// namespaces, containers) are ignored while one runs here, and judged by the
+// sockets of their own namespace when none does (a routing daemon kept in a
+// namespace of its own).
 func (a *Analyzer) bgp(f host.Facts) []finding.Finding {
 	if len(f.Daemons) == 0 {
 		return []finding.Finding{finding.New("host.bgp_daemon_missing", "bgp",
 			"no BGP speaker process (bgpd, bird, gobgpd, anydiag agent) is running", nil, a.now())}
 	}
-	names := make([]string, 0, len(f.Daemons))
+	var here, elsewhere []host.Process
 	for _, d := range f.Daemons {
+		if d.NetNS == "" || f.NetNS == "" || d.NetNS == f.NetNS {
+			here = append(here, d)
+		} else {
+			elsewhere = append(elsewhere, d)
+		}
+	}
+	judged, where := here, "in this network namespace"
+	if len(here) == 0 {
+		judged, where = elsewhere, "in their own network namespaces"
+	}
+	names := make([]string, 0, len(judged))
+	pids := map[int]bool{}
+	for _, d := range judged {
 		names = append(names, fmt.Sprintf("%s[%d]", d.Name, d.PID))
+		pids[d.PID] = true
 	}
 	var owned, established int
 	for _, s := range f.Sockets {
-		if s.PID == 0 {
+		if !pids[s.PID] {
 			continue
 		}
 		owned++
@@ -170,15 +189,31 @@ func (a *Analyzer) bgp(f host.Facts) []finding.Finding {
 			established++
 		}
 	}
-	ev := map[string]any{"daemons": strings.Join(names, ","), "sockets": owned, "established": established}
+	ports := make([]string, 0, len(f.BGPPorts))
+	for _, p := range f.BGPPorts {
+		ports = append(ports, strconv.Itoa(int(p)))
+	}
+	if len(ports) == 0 {
+		ports = []string{"179"}
+	}
+	tcp := "TCP/" + strings.Join(ports, ",")
+	ev := map[string]any{"daemons": strings.Join(names, ","), "sockets": owned, "established": established,
+		"bgp_ports": strings.Join(ports, ",")}
+	if len(here) > 0 && len(elsewhere) > 0 {
+		var other []string
+		for _, d := range elsewhere {
+			other = append(other, fmt.Sprintf("%s[%d] in %s", d.Name, d.PID, d.NetNS))
+		}
+		ev["ignored_in_other_namespaces"] = strings.Join(other, ",")
+	}
 	switch {
 	case owned == 0:
 		return []finding.Finding{finding.New("host.bgp_daemon_missing", "bgp",
-			fmt.Sprintf("%s run but hold no TCP/179 socket in this network namespace", strings.Join(names, ", ")), ev, a.now()).
+			fmt.Sprintf("%s run but hold no %s socket %s", strings.Join(names, ", "), tcp, where), ev, a.now()).
 			WithSeverity(finding.Warning)}
 	case established == 0:
 		return []finding.Finding{finding.New("bgp.session_down", "bgp",
-			fmt.Sprintf("%s hold %d TCP/179 sockets but no established session", strings.Join(names, ", "), owned), ev, a.now())}
+			fmt.Sprintf("%s hold %d %s sockets %s but no established session", strings.Join(names, ", "), owned, tcp, where), ev, a.now())}
 	}
 	return nil
 }

@@ -224,6 +224,28 @@ func TestPrerequisites(t *testing.T) {
 			want: []string{"host.bgp_daemon_missing bgp | "}},
 		{name: "only listening", req: req, facts: func(f *host.Facts) { f.Sockets[0].State = "LISTEN" },
 			want: []string{"bgp.session_down bgp | "}},
+		// The embedded speaker (or gobgpd) on a port other than 179: the
+		// collector was told the port, the socket is the speaker's.
+		{name: "speaker on 1790", req: req, facts: func(f *host.Facts) {
+			f.BGPPorts = []uint16{179, 1790}
+			f.Sockets[0].Local = netip.MustParseAddrPort("198.51.100.1:1790")
+		}},
+		{name: "node's bgpd in its own namespace", req: req, facts: func(f *host.Facts) {
+			f.NetNS = "net:[1]"
+			f.Daemons[0].NetNS = "net:[2]"
+			f.Sockets[0].NetNS = "net:[2]"
+		}},
+		{name: "a lab bgpd elsewhere does not stand in for the node's", req: req, facts: func(f *host.Facts) {
+			f.NetNS = "net:[1]"
+			f.Daemons = append(f.Daemons, host.Process{PID: 900, Name: "gobgpd", NetNS: "net:[1]"})
+			f.Daemons[0].NetNS = "net:[2]"
+			f.Sockets[0].NetNS = "net:[2]"
+		}, want: []string{"host.bgp_daemon_missing bgp | "}},
+		{name: "a lab bgpd elsewhere without sessions is ignored", req: req, facts: func(f *host.Facts) {
+			f.NetNS = "net:[1]"
+			f.Daemons = append(f.Daemons, host.Process{PID: 901, Name: "bgpd", NetNS: "net:[3]"})
+			f.Daemons[0].NetNS = "net:[1]"
+		}},
 		{name: "vxlan over 1500", req: host.Requirements{AnycastAddresses: []netip.Addr{vip},
 			Encapsulations: []host.Encapsulation{{Kind: "vxlan"}, {Kind: "wireguard", Underlay: "eth0", InnerMTU: 1420}}},
 			want: []string{"mtu.mismatch eth0 vxlan | ip link set dev eth0 mtu 1550"}},

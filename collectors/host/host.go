@@ -32,7 +32,7 @@ type Address struct {
 	Prefix    netip.Prefix `json:"prefix"`
 }
 
-// Socket is one TCP socket with port 179 at either end.
+// Socket is one TCP socket with a BGP port (Options.BGPPorts) at either end.
 type Socket struct {
 	Local  netip.AddrPort `json:"local"`
 	Remote netip.AddrPort `json:"remote"`
@@ -41,12 +41,19 @@ type Socket struct {
 	Inode uint64 `json:"inode"`
 	// PID owns the socket when it is one of Facts.Daemons, else 0.
 	PID int `json:"pid,omitempty"`
+	// NetNS is the network namespace the socket lives in ("net:[inode]"),
+	// "" when unknown.
+	NetNS string `json:"netns,omitempty"`
 }
 
 // Process is a running BGP speaker.
 type Process struct {
 	PID  int    `json:"pid"`
 	Name string `json:"name"`
+	// NetNS is the process's network namespace ("net:[inode]"), "" when
+	// unknown. A daemon in another namespace than the collector's is
+	// counted with the sockets of its own namespace.
+	NetNS string `json:"netns,omitempty"`
 }
 
 // Facts is everything one Collect read.
@@ -60,6 +67,10 @@ type Facts struct {
 	Addresses  []Address         `json:"addresses"`
 	Daemons    []Process         `json:"bgp_daemons"`
 	Sockets    []Socket          `json:"bgp_sockets"`
+	// BGPPorts are the TCP ports that made a socket a BGP socket.
+	BGPPorts []uint16 `json:"bgp_ports"`
+	// NetNS is the collector's own network namespace, "" when unknown.
+	NetNS string `json:"netns,omitempty"`
 }
 
 // Sysctls is the list of settings Collect reads.
@@ -78,6 +89,13 @@ type Options struct {
 	ProcRoot string
 	// Now stamps facts; time.Now when nil.
 	Now func() time.Time
+	// BGPPorts are the TCP ports BGP sessions use on this node: a socket
+	// with one of them at either end is a BGP socket. Empty means 179; a
+	// speaker listening on, or dialling, another port lists it here.
+	BGPPorts []uint16
+	// SpeakerPIDs are processes known to run a BGP speaker whatever their
+	// name, such as the agent itself with its embedded speaker.
+	SpeakerPIDs []int
 }
 
 // Collector reads host facts. Netlink sockets and /proc/sys/net and
@@ -94,6 +112,9 @@ func New(opts Options) *Collector {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if len(opts.BGPPorts) == 0 {
+		opts.BGPPorts = []uint16{179}
 	}
 	return &Collector{opts: opts}
 }
@@ -128,10 +149,12 @@ func (c *Collector) collectProc() (Facts, error) {
 			f.Sysctls[k] = v
 		}
 	}
-	if f.Daemons, err = findDaemons(c.opts.ProcRoot); err != nil {
+	f.BGPPorts = append([]uint16(nil), c.opts.BGPPorts...)
+	f.NetNS = ownNetNS(c.opts.ProcRoot)
+	if f.Daemons, err = findDaemons(c.opts.ProcRoot, c.opts.SpeakerPIDs); err != nil {
 		return Facts{}, err
 	}
-	if f.Sockets, err = bgpSockets(c.opts.ProcRoot, f.Daemons); err != nil {
+	if f.Sockets, err = bgpSockets(c.opts.ProcRoot, f.NetNS, f.Daemons, f.BGPPorts); err != nil {
 		return Facts{}, err
 	}
 	return f, nil

@@ -1,9 +1,12 @@
 package host
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -185,5 +188,84 @@ func TestCollectProcFixture(t *testing.T) {
 	}
 	if _, err := New(Options{ProcRoot: filepath.Join(root, "nope")}).collectProc(); err == nil {
 		t.Error("missing proc root: want error")
+	}
+}
+
+// TestCollectOtherNamespacesAndPorts: a bgpd in another network namespace
+// is counted with its own namespace's sockets (/proc/<pid>/net/tcp), and a
+// speaker the caller names (the agent's embedded one) on a port other than
+// 179 is recognised by that port.
+func TestCollectOtherNamespacesAndPorts(t *testing.T) {
+	// Port 1790 (0x06FE): a listener and an established session.
+	const own = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:06FE 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 51001 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:06FE 0200007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 51002 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:0016 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 51003 1 0000000000000000 20 4 30 10 -1
+`
+	tests := []struct {
+		name     string
+		ports    []uint16
+		speakers []int
+		want     []string // "pid netns state local" per socket
+	}{
+		{name: "defaults: only the other namespace's bgpd", want: []string{"812 net:[2] ESTABLISHED 127.0.0.1:179", "812 net:[2] LISTEN 0.0.0.0:179"}},
+		{name: "agent on 1790", ports: []uint16{179, 1790}, speakers: []int{700},
+			want: []string{"700 net:[1] ESTABLISHED 127.0.0.1:1790", "700 net:[1] LISTEN 127.0.0.1:1790",
+				"812 net:[2] ESTABLISHED 127.0.0.1:179", "812 net:[2] LISTEN 0.0.0.0:179"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			put := func(rel, content string) {
+				p := filepath.Join(root, rel)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			link := func(rel, target string) {
+				p := filepath.Join(root, rel)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(target, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put("sys/kernel/osrelease", "6.1.0\n")
+			link("thread-self/ns/net", "net:[1]")
+			put("thread-self/net/tcp", own)
+			// The agent test binary: not a daemon by name.
+			put("700/comm", "agent.test\n")
+			link("700/ns/net", "net:[1]")
+			link("700/fd/5", "socket:[51001]")
+			link("700/fd/6", "socket:[51002]")
+			// bgpd in namespace 2: its sockets are only in its own tables.
+			put("812/comm", "bgpd\n")
+			link("812/ns/net", "net:[2]")
+			link("812/fd/11", "socket:[41001]")
+			link("812/fd/12", "socket:[41002]")
+			put("812/net/tcp", tcp4)
+			put("901/comm", "sshd\n")
+			link("901/ns/net", "net:[1]")
+			link("901/fd/3", "socket:[51003]")
+			f, err := New(Options{ProcRoot: root, BGPPorts: tc.ports, SpeakerPIDs: tc.speakers}).collectProc()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range f.Sockets {
+				got = append(got, fmt.Sprintf("%d %s %s %s", s.PID, s.NetNS, s.State, s.Local))
+			}
+			slices.Sort(got)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("sockets:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if f.NetNS != "net:[1]" {
+				t.Errorf("own namespace %q", f.NetNS)
+			}
+		})
 	}
 }

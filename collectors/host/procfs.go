@@ -2,9 +2,12 @@ package host
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,11 +32,16 @@ func sysctlPath(key string) string {
 // are not speakers.
 var daemonNames = map[string]bool{"bgpd": true, "bird": true, "bird6": true, "gobgpd": true}
 
-// findDaemons lists BGP speaker processes.
-func findDaemons(root string) ([]Process, error) {
+// findDaemons lists BGP speaker processes: those with a speaker's name, the
+// anydiag agent, and the pids the caller knows to run a speaker.
+func findDaemons(root string, speakers []int) ([]Process, error) {
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return nil, fmt.Errorf("host: processes: %w", err)
+	}
+	known := map[int]bool{}
+	for _, p := range speakers {
+		known[p] = true
 	}
 	var out []Process
 	for _, e := range ents {
@@ -46,12 +54,30 @@ func findDaemons(root string) ([]Process, error) {
 		if err != nil {
 			continue
 		}
-		if daemonNames[comm] || (comm == "anydiag" && isAgent(root, e.Name())) {
-			out = append(out, Process{PID: pid, Name: comm})
+		if known[pid] || daemonNames[comm] || (comm == "anydiag" && isAgent(root, e.Name())) {
+			out = append(out, Process{PID: pid, Name: comm, NetNS: netnsOf(root, e.Name())})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 	return out, nil
+}
+
+// netnsOf returns the network namespace of a process ("net:[4026531840]"),
+// "" when it cannot be read.
+func netnsOf(root, pid string) string {
+	ns, err := os.Readlink(filepath.Join(root, pid, "ns", "net"))
+	if err != nil {
+		return ""
+	}
+	return ns
+}
+
+// ownNetNS is the calling thread's network namespace, "" when unknown.
+func ownNetNS(root string) string {
+	if ns := netnsOf(root, "thread-self"); ns != "" {
+		return ns
+	}
+	return netnsOf(root, "self")
 }
 
 func isAgent(root, pid string) bool {
@@ -90,30 +116,56 @@ func socketInodes(root string, pid int, into map[uint64]int) {
 }
 
 // bgpSockets reads the TCP tables of the calling thread's namespace and
-// keeps sockets with port 179 at either end, attributed to daemons.
-func bgpSockets(root string, daemons []Process) ([]Socket, error) {
+// keeps sockets with a BGP port at either end, attributed to daemons. A
+// daemon in another network namespace (ip netns exec bgpd, a container) is
+// not seen there: its own namespace's tables, /proc/<pid>/net/tcp{,6}, are
+// read too, keeping the sockets it owns.
+func bgpSockets(root, own string, daemons []Process, ports []uint16) ([]Socket, error) {
 	owner := map[uint64]int{}
 	for _, d := range daemons {
 		socketInodes(root, d.PID, owner)
 	}
+	bgp := func(s Socket) bool {
+		return slices.Contains(ports, s.Local.Port()) || slices.Contains(ports, s.Remote.Port())
+	}
 	var out []Socket
-	for _, name := range []string{"tcp", "tcp6"} {
-		b, err := readNetFile(root, name)
-		if err != nil {
-			if os.IsNotExist(err) {
-				continue // no IPv6 in this kernel
+	read := func(ns string, file func(name string) ([]byte, error), ownedOnly bool) error {
+		for _, name := range []string{"tcp", "tcp6"} {
+			b, err := file(name)
+			if err != nil {
+				if os.IsNotExist(err) {
+					continue // no IPv6 in this kernel
+				}
+				return fmt.Errorf("host: %w", err)
 			}
-			return nil, fmt.Errorf("host: %w", err)
-		}
-		socks, err := ParseTCPTable(b)
-		if err != nil {
-			return nil, fmt.Errorf("host: %s: %w", name, err)
-		}
-		for _, s := range socks {
-			if s.Local.Port() == 179 || s.Remote.Port() == 179 {
-				s.PID = owner[s.Inode]
-				out = append(out, s)
+			socks, err := ParseTCPTable(b)
+			if err != nil {
+				return fmt.Errorf("host: %s: %w", name, err)
 			}
+			for _, s := range socks {
+				s.PID, s.NetNS = owner[s.Inode], ns
+				if bgp(s) && (!ownedOnly || s.PID != 0) {
+					out = append(out, s)
+				}
+			}
+		}
+		return nil
+	}
+	if err := read(own, func(name string) ([]byte, error) { return readNetFile(root, name) }, false); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{own: true}
+	for _, d := range daemons {
+		if d.NetNS == "" || seen[d.NetNS] {
+			continue
+		}
+		seen[d.NetNS] = true
+		pid := strconv.Itoa(d.PID)
+		err := read(d.NetNS, func(name string) ([]byte, error) {
+			return os.ReadFile(filepath.Join(root, pid, "net", name))
+		}, true)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+			return nil, err
 		}
 	}
 	return out, nil

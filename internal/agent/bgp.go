@@ -3,8 +3,12 @@ package agent
 import (
 	"context"
 	"net/netip"
+	"os"
+	"slices"
 	"time"
 
+	"github.com/anydiag/anydiag/collectors/host"
+	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/speakers/gobgp"
 )
@@ -23,4 +27,20 @@ func bgpSessionsTask(a *Agent, s *gobgp.Speaker, h *setHolder) Task {
 			h.replace(set)
 			return fs, err
 		}}
+}
+
+// hostOptions tells the host collector about the node's own speaker: the
+// agent process is a BGP speaker when it embeds GoBGP, and its sessions may
+// use ports other than 179.
+func hostOptions(a *Agent, cfg *config.Config) host.Options {
+	o := host.Options{Now: a.now}
+	if g := cfg.Speaker.GoBGP; g != nil {
+		o.SpeakerPIDs = []int{os.Getpid()}
+		o.BGPPorts = g.Ports()
+		if !slices.Contains(o.BGPPorts, 179) {
+			// Other daemons on the node (bgpd, bird) still use 179.
+			o.BGPPorts = append(o.BGPPorts, 179)
+		}
+	}
+	return o
 }

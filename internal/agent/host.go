@@ -109,7 +109,7 @@ func hostTasks(a *Agent, cfg *config.Config, c *part) []Task {
 			}})
 	}
 	if cc.Host.Enabled {
-		col := host.New(host.Options{Now: a.now})
+		col := host.New(hostOptions(a, cfg))
 		h := c.newSet()
 		req := host.Requirements{AnycastInterface: cfg.Anycast.Interface, Encapsulations: cc.Host.Encapsulations}
 		for _, p := range cfg.Anycast.Prefixes {

@@ -169,3 +169,26 @@ func (c *Config) Err() error {
 	}
 	return nil
 }
+
+// Ports lists the TCP ports this speaker's sessions use: the port it
+// listens on (179 for 0, none for -1) and each neighbor's port (179 when
+// unset), sorted without duplicates. The host checks use it to recognise
+// the speaker's sockets.
+func (c *Config) Ports() []uint16 {
+	var out []uint16
+	switch {
+	case c.ListenPort == 0:
+		out = append(out, 179)
+	case c.ListenPort > 0:
+		out = append(out, uint16(c.ListenPort))
+	}
+	for _, n := range c.Neighbors {
+		p := n.Port
+		if p == 0 {
+			p = 179
+		}
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -417,3 +417,19 @@ func exposition(t *testing.T, set *metrics.Set) string {
 	}
 	return buf.String()
 }
+
+func TestConfigPorts(t *testing.T) {
+	n := func(port uint16) Neighbor { return Neighbor{Port: port} }
+	for _, tc := range []struct {
+		cfg  Config
+		want []uint16
+	}{
+		{Config{ListenPort: 0, Neighbors: []Neighbor{n(0)}}, []uint16{179}},
+		{Config{ListenPort: -1, Neighbors: []Neighbor{n(1790), n(0)}}, []uint16{179, 1790}},
+		{Config{ListenPort: 11179, Neighbors: []Neighbor{n(1790), n(1790)}}, []uint16{1790, 11179}},
+	} {
+		if got := tc.cfg.Ports(); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: Ports = %v, want %v", tc.cfg, got, tc.want)
+		}
+	}
+}

@@ -114,11 +114,17 @@ func Start(t testing.TB, ns string, argv ...string) *exec.Cmd {
 // on TCP 179 of the namespace) and returns its pid.
 func GoBGP(t testing.TB, ns string) int {
 	t.Helper()
+	return GoBGPPort(t, ns, 179)
+}
+
+// GoBGPPort is GoBGP listening on port instead of 179.
+func GoBGPPort(t testing.TB, ns string, port int) int {
+	t.Helper()
 	if _, err := exec.LookPath("gobgpd"); err != nil {
 		t.Skip("lab test: needs gobgpd (Debian package gobgpd)")
 	}
 	conf := filepath.Join(t.TempDir(), "gobgpd.toml")
-	body := "[global.config]\n  as = 65001\n  router-id = \"192.0.2.1\"\n"
+	body := fmt.Sprintf("[global.config]\n  as = 65001\n  router-id = \"192.0.2.1\"\n  port = %d\n", port)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
