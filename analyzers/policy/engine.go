@@ -1041,7 +1041,9 @@ func (e *Engine) Drain(ctx context.Context) ([]Decision, error) {
 		}
 	}
 	e.mu.Lock()
-	e.drained, e.dirty = true, true
+	// With a drain file, the file is the drain (removing it by hand
+	// undrains); without one, the flag is, persisted in the state file.
+	e.drained, e.dirty = e.cfg.DrainFile == "", true
 	now := e.o.Now()
 	_, all := e.run(ctx, now, e.prefixes, nil)
 	var ds []Decision

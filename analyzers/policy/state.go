@@ -166,7 +166,7 @@ func (e *Engine) snapshot() State {
 // restore applies a loaded or handed-over state; prefixes no longer
 // configured are dropped (and logged), expired holds are not restored.
 func (e *Engine) restore(st State, now time.Time) {
-	e.drained = st.Drained
+	e.drained = st.Drained && e.cfg.DrainFile == ""
 	for _, t := range st.Withdrawals {
 		if now.Sub(t) < time.Hour {
 			e.withdrawals = append(e.withdrawals, t)

@@ -201,3 +201,38 @@ func TestStateFileInOpenDirRefused(t *testing.T) {
 		t.Fatalf("state file in a world-writable directory: %v", err)
 	}
 }
+
+// Without a drain file, a drain made through the API survives a restart
+// through the state file.
+func TestDrainSurvivesRestart(t *testing.T) {
+	path := filepath.Join(stateDir(t), "state.json")
+	r := &restartable{t: t, cfg: Config{StateFile: path}, sp: newFakeSpeaker(), now: t0}
+	e1, err := r.start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e1.Evaluate(ctx, t0, Input{})
+	if _, err := e1.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := r.start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.Evaluate(ctx, t0, Input{})
+	if x := e2.Explain(ctx, t0); !x.Drained || r.sp.announced(pfx) {
+		t.Fatalf("drain lost across the restart: drained %v, routes %v", x.Drained, r.sp.routes)
+	}
+	if _, err := e2.Undrain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e3, err := r.start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e3.Evaluate(ctx, t0, Input{})
+	if !r.sp.announced(pfx) {
+		t.Fatal("undrain lost across the restart")
+	}
+}
