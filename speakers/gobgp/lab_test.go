@@ -2,7 +2,9 @@ package gobgp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,13 +13,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/anydiag/anydiag/lab"
 	"github.com/anydiag/anydiag/speakers/internal/labtest"
@@ -31,6 +38,8 @@ import (
 const (
 	childEnv  = "ANYDIAG_SPEAKER_CHILD"
 	socketEnv = "ANYDIAG_SPEAKER_CTL"
+	// v4OnlyEnv makes the child peer with the upstream over IPv4 only.
+	v4OnlyEnv = "ANYDIAG_SPEAKER_V4ONLY"
 )
 
 func TestMain(m *testing.M) {
@@ -48,12 +57,15 @@ func runChild(sock string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	addr := func(s string) yamlconf.Addr { return yamlconf.Addr{Addr: netip.MustParseAddr(s)} }
+	neighbors := []Neighbor{
+		{Address: addr(labtest.UpV4), ASN: labtest.UpASN, ConnectRetry: yamlconf.Duration(time.Second)},
+		{Address: addr(labtest.UpV6), ASN: labtest.UpASN, ConnectRetry: yamlconf.Duration(time.Second)},
+	}
+	if os.Getenv(v4OnlyEnv) != "" {
+		neighbors = neighbors[:1]
+	}
 	sp, err := New(Config{
-		ASN: 65010, RouterID: addr("192.0.2.10"), ListenPort: -1,
-		Neighbors: []Neighbor{
-			{Address: addr(labtest.UpV4), ASN: labtest.UpASN, ConnectRetry: yamlconf.Duration(time.Second)},
-			{Address: addr(labtest.UpV6), ASN: labtest.UpASN, ConnectRetry: yamlconf.Duration(time.Second)},
-		},
+		ASN: 65010, RouterID: addr("192.0.2.10"), ListenPort: -1, Neighbors: neighbors,
 	}, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		return err
@@ -76,8 +88,9 @@ func runChild(sock string) error {
 	}
 }
 
-// serveChild answers "announce PREFIX [MED]", "withdraw PREFIX" and "peers"
-// with "ok ..." or "err ...".
+// serveChild answers "announce PREFIX [MED]", "withdraw PREFIX", "peers",
+// "advertised PREFIX" and "observe PREFIX..." (one JSON line: the metrics
+// text and the findings) with "ok ..." or "err ...".
 func serveChild(ctx context.Context, sp *Speaker, c net.Conn) {
 	defer c.Close()
 	sc := bufio.NewScanner(c)
@@ -97,6 +110,23 @@ func serveChild(ctx context.Context, sp *Speaker, c net.Conn) {
 			err = sp.Announce(cctx, netip.MustParsePrefix(f[1]), attrs)
 		case len(f) == 2 && f[0] == "withdraw":
 			err = sp.Withdraw(cctx, netip.MustParsePrefix(f[1]))
+		case len(f) == 2 && f[0] == "advertised":
+			adv, ok := sp.Advertised(netip.MustParsePrefix(f[1]))
+			out = fmt.Sprintf(" %t %t", adv, ok)
+		case len(f) >= 1 && f[0] == "observe":
+			var prefixes []netip.Prefix
+			for _, p := range f[1:] {
+				prefixes = append(prefixes, netip.MustParsePrefix(p))
+			}
+			var o observation
+			var set *metrics.Set
+			if set, o.Findings, err = sp.Observe(cctx, time.Now(), prefixes); err == nil {
+				var buf bytes.Buffer
+				err = prometheus.Write(&buf, false, set)
+				o.Metrics = buf.String()
+				b, _ := json.Marshal(o)
+				out = " " + string(b)
+			}
 		case len(f) == 1 && f[0] == "peers":
 			var ps []PeerState
 			ps, err = sp.Peers(cctx)
@@ -113,6 +143,12 @@ func serveChild(ctx context.Context, sp *Speaker, c net.Conn) {
 			fmt.Fprintf(c, "ok%s\n", out)
 		}
 	}
+}
+
+// observation is the child's answer to "observe".
+type observation struct {
+	Metrics  string            `json:"metrics"`
+	Findings []finding.Finding `json:"findings"`
 }
 
 // child is the parent's handle on the speaker running in the PoP node.
@@ -138,10 +174,20 @@ func (c *child) do(cmd string) (string, error) {
 
 func startChild(t *testing.T, ctx context.Context) (*labtest.Env, *child) {
 	t.Helper()
+	return startChildWith(t, ctx, false)
+}
+
+// startChildWith starts the speaker in the PoP, peering with the upstream
+// over IPv4 only when v4Only, and waits for its sessions.
+func startChildWith(t *testing.T, ctx context.Context, v4Only bool) (*labtest.Env, *child) {
+	t.Helper()
 	env := labtest.Start(t, ctx, 65010)
 	sock := filepath.Join(env.Lab.TempDir(), "speaker.ctl")
-	proc, err := env.Pop.Start(ctx, "speaker", []string{os.Args[0]},
-		lab.StartOptions{Env: []string{childEnv + "=1", socketEnv + "=" + sock}})
+	childEnvs := []string{childEnv + "=1", socketEnv + "=" + sock}
+	if v4Only {
+		childEnvs = append(childEnvs, v4OnlyEnv+"=1")
+	}
+	proc, err := env.Pop.Start(ctx, "speaker", []string{os.Args[0]}, lab.StartOptions{Env: childEnvs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +201,9 @@ func startChild(t *testing.T, ctx context.Context) (*labtest.Env, *child) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	env.WaitSession(t, ctx, labtest.PopV4)
-	env.WaitSession(t, ctx, labtest.PopV6)
+	if !v4Only {
+		env.WaitSession(t, ctx, labtest.PopV6)
+	}
 	return env, &child{conn: conn, r: bufio.NewReader(conn)}
 }
 
@@ -225,5 +273,89 @@ func TestLabWithdrawTiming(t *testing.T) {
 		env.TimeWithdrawals(t, ctx, "gobgp (embedded)", 20, p,
 			func(context.Context) error { _, err := c.do("withdraw " + p.String()); return err },
 			func(context.Context) error { _, err := c.do("announce " + p.String()); return err })
+	}
+}
+
+// TestLabOwnSessions runs the embedded speaker in the PoP with an IPv4
+// session only to a real FRR: its metrics say Established with one prefix
+// advertised, the IPv6 anycast prefix raises bgp.family_not_carried, and
+// when FRR shuts the neighbor the speaker reports bgp.session_down with the
+// Cease/Administrative Shutdown FRR sent, and Advertised turns false.
+func TestLabOwnSessions(t *testing.T) {
+	labtest.Need(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	env, c := startChildWith(t, ctx, true)
+	p4, p6 := labtest.Prefix4.String(), labtest.Prefix6.String()
+	if _, err := c.do("announce " + p4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.WaitHeld(ctx, labtest.Prefix4, true); err != nil {
+		t.Fatal(err)
+	}
+	observe := func() observation {
+		t.Helper()
+		out, err := c.do("observe " + p4 + " " + p6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o observation
+		if err := json.Unmarshal([]byte(out), &o); err != nil {
+			t.Fatalf("observe: %v: %q", err, out)
+		}
+		return o
+	}
+	codes := func(o observation) []string {
+		var out []string
+		for _, f := range o.Findings {
+			out = append(out, f.Code+" "+f.Subject)
+		}
+		return out
+	}
+	id := fmt.Sprintf(`neighbor="%s",peer_as="%d"`, labtest.UpV4, labtest.UpASN)
+	o := observe()
+	for _, want := range []string{
+		`anydiag_bgp_session_state{` + id + `,state="Established"} 1`,
+		`anydiag_bgp_session_up{` + id + `,family="ipv4-unicast"} 1`,
+		`anydiag_bgp_prefixes_advertised{` + id + `,family="ipv4-unicast"} 1`,
+	} {
+		if !strings.Contains(o.Metrics, want) {
+			t.Errorf("metrics lack %s:\n%s", want, o.Metrics)
+		}
+	}
+	if got := codes(o); !slices.Equal(got, []string{"bgp.family_not_carried prefix " + p6}) {
+		t.Errorf("findings with the session up: %q", got)
+	}
+	if out, err := c.do("advertised " + p4); err != nil || out != " true true" {
+		t.Errorf("advertised %s: %q %v", p4, out, err)
+	}
+
+	if out, err := env.FRR.Vtysh(ctx, "configure terminal", fmt.Sprintf("router bgp %d", labtest.UpASN),
+		"neighbor "+labtest.PopV4+" shutdown"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	err := lab.WaitFor(ctx, 20*time.Second, 50*time.Millisecond, func() (bool, error) {
+		o = observe()
+		for _, f := range o.Findings {
+			if f.Code == "bgp.session_down" && f.Subject == "peer "+labtest.UpV4 &&
+				strings.Contains(f.Summary, "the peer sent Cease/Administrative Shutdown (6/2)") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("findings %q", codes(o))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`anydiag_bgp_session_up{` + id + `,family="ipv4-unicast"} 0`,
+		`anydiag_bgp_session_last_error_info{` + id + `,error="the peer sent Cease/Administrative Shutdown (6/2)"} 1`,
+	} {
+		if !strings.Contains(o.Metrics, want) {
+			t.Errorf("metrics lack %s:\n%s", want, o.Metrics)
+		}
+	}
+	if out, err := c.do("advertised " + p4); err != nil || out != " false true" {
+		t.Errorf("advertised %s with the session shut: %q %v", p4, out, err)
 	}
 }
