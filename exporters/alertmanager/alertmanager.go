@@ -25,7 +25,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/exporters/prometheus"
-	"github.com/anydiag/anydiag/internal/safefile"
+	"github.com/anydiag/anydiag/internal/secret"
 	"github.com/anydiag/anydiag/internal/serve"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 )
@@ -142,14 +142,11 @@ func New(cfg Config, a Applier, log *slog.Logger) (*Receiver, error) {
 	}
 	switch {
 	case cfg.TokenFile != "":
-		b, err := safefile.ReadPrivate(cfg.TokenFile, 64<<10)
+		t, err := secret.Read(cfg.TokenFile, "exporters.alertmanager.token_file")
 		if err != nil {
-			return nil, fmt.Errorf("alertmanager: token_file: %w", err)
+			return nil, fmt.Errorf("alertmanager: %w", err)
 		}
-		r.token = bytes.TrimSpace(b)
-		if len(r.token) < 16 {
-			return nil, fmt.Errorf("alertmanager: token in %s is shorter than 16 bytes: write at least 16 random bytes (head -c 32 /dev/urandom | base64 > %s)", cfg.TokenFile, cfg.TokenFile)
-		}
+		r.token = []byte(t)
 	case !cfg.Insecure:
 		return nil, errors.New("alertmanager: no token_file configured; refusing to accept unauthenticated withdrawals (set insecure: true to allow)")
 	}

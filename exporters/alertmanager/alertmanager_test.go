@@ -192,7 +192,7 @@ func TestNewRefusesNoToken(t *testing.T) {
 	}
 	short := filepath.Join(t.TempDir(), "t")
 	os.WriteFile(short, []byte("abc"), 0o600)
-	if _, err := New(Config{TokenFile: short, Node: "ams1"}, nil, nil); err == nil || !strings.Contains(err.Error(), "16 bytes") {
+	if _, err := New(Config{TokenFile: short, Node: "ams1"}, nil, nil); err == nil || !strings.Contains(err.Error(), "at least 16") {
 		t.Fatalf("short token: %v", err)
 	}
 	open := filepath.Join(t.TempDir(), "open")

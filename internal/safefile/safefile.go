@@ -91,27 +91,6 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// ReadPrivate is ReadFile for secrets: it also refuses a file that group
-// or others may read or write.
-func ReadPrivate(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("safefile: %s is a symbolic link; name the file itself", path)
-		}
-		return nil, fmt.Errorf("safefile: %w", err)
-	}
-	f.Close()
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, fmt.Errorf("safefile: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("safefile: %s is accessible by group or others (mode %v): chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	return ReadFile(path, limit)
-}
-
 // WriteAtomic replaces path with data: a temporary file in the same
 // directory is written, synced and renamed over path, so a reader (or a
 // crash) sees the old or the new content, never a mix. rename replaces a
