@@ -124,4 +124,3 @@ func TestOpenAppendAppends(t *testing.T) {
 		t.Fatalf("content %q", b)
 	}
 }
-
