@@ -26,6 +26,9 @@ type doctorInputs struct {
 	opticsIfaces   []string
 	opticsFiles    map[string]string
 	haveAnycastCfg bool
+	// bgpPorts are the ports of the configured embedded speaker's sessions
+	// (nil: 179), so a speaker on another port is recognised.
+	bgpPorts []uint16
 }
 
 func newDoctorCmd() *cobra.Command {
@@ -80,6 +83,9 @@ func inputsFromConfig(cfg *config.Config, in doctorInputs, sysFlagSet bool) doct
 		in.req.AnycastAddresses = append(in.req.AnycastAddresses, cfg.Anycast.Canary.Addr())
 	}
 	in.req.Encapsulations = cfg.Collectors.Host.Encapsulations
+	if g := cfg.Speaker.GoBGP; g != nil {
+		in.bgpPorts = append(g.Ports(), 179)
+	}
 	if r := cfg.Collectors.Optics.RxPowerDBm; r != nil {
 		in.limits.RxPowerDBm = &thresholds.Range{Min: r.Min, Max: r.Max}
 	}
@@ -110,7 +116,7 @@ func runDoctor(cmd *cobra.Command, in doctorInputs, procRoot, ns string, interva
 		}
 		r.Findings = append(r.Findings, fs...)
 	}
-	facts, err := inNetns(ns, host.New(host.Options{ProcRoot: procRoot}).Collect)()
+	facts, err := inNetns(ns, host.New(host.Options{ProcRoot: procRoot, BGPPorts: in.bgpPorts}).Collect)()
 	var fs []finding.Finding
 	if err == nil {
 		fs = a.Prerequisites(facts, in.req)
