@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -111,8 +112,11 @@ func (s Seconds) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a number of seconds (fractions allowed).
 func (s *Seconds) UnmarshalJSON(b []byte) error {
-	var f float64
-	if _, err := fmt.Sscan(string(b), &f); err != nil || strings.ContainsAny(string(b), "\"") {
+	if string(b) == "null" {
+		return nil // as encoding/json does for numbers
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
 		return fmt.Errorf("policy: seconds %s: want a number of seconds", b)
 	}
 	d := f * float64(time.Second)

@@ -59,7 +59,10 @@ func TestSecondsAndDecisionJSONRoundTrip(t *testing.T) {
 		{"1e-9", time.Nanosecond, true},
 		{`"58s"`, 0, false},
 		{"1e300", 0, false},
-		{"null", 0, false},
+		{"null", 0, true},
+		{"[]", 0, false},
+		{"58abc", 0, false},
+		{"NaN", 0, false},
 	} {
 		var s Seconds
 		err := json.Unmarshal([]byte(tt.in), &s)
