@@ -20,11 +20,27 @@ func newAgentCmd() *cobra.Command {
 		Long: `agent runs the configured collectors on their intervals, the analyzers, the
 withdrawal policy and the BGP speaker, and serves on exporters.listen:
 
-  /metrics            Prometheus metrics (promtool-clean)
-  /healthz            liveness
-  /api/v1/findings    active findings as JSON
-  /api/v1/status      node identity, collectors' last runs, components
-  /api/v1/bmp/...     the BMP collector API, when collectors.bmp is enabled
+  GET  /metrics                   Prometheus metrics (promtool-clean)
+  GET  /healthz                   liveness
+  GET  /api/v1/findings           active findings as JSON, worst first
+  GET  /api/v1/status             node identity, collectors' last runs, speaker peers
+  GET  /api/v1/bmp/routers        the BMP station's routers   (collectors.bmp)
+  GET  /api/v1/bmp/peers          its monitored peers         (collectors.bmp)
+  GET  /api/v1/bmp/routes         its routes, paginated       (collectors.bmp)
+  GET  /api/v1/flaps              flap penalties it tracks    (collectors.bmp)
+  GET  /api/v1/policy/explain     what the policy would do now, and why (a speaker)
+  GET  /api/v1/policy/audit       the policy's recent decisions
+  GET  /api/v1/policy/findings    the policy's own findings
+  POST /api/v1/control/withdraw   manual withdraw {prefix, reason} (exporters.token_file)
+  POST /api/v1/control/announce   release a manual withdrawal {prefix}
+  POST /api/v1/control/drain      withdraw every prefix for maintenance
+  POST /api/v1/control/undrain    end the drain
+  POST /api/v1/alertmanager       the Alertmanager webhook (exporters.alertmanager
+                                  without its own listen)
+
+The control API is served only when exporters.token_file is set (bearer
+token, at least 16 bytes, mode 0600); the policy paths only with a speaker;
+a path whose component is not configured answers 404.
 
 SIGHUP reloads the configuration file: an invalid file is rejected with a log
 line and anydiag_config_last_reload_successful 0, and the old one stays in
