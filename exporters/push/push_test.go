@@ -36,6 +36,7 @@ func TestRewrite(t *testing.T) {
 		{name: "labels kept in order", in: `anydiag_x{b="2",a="1"} 3.5`, want: `anydiag_x{b="2",a="1",node="po\"p1",site="ams"} 3.5 1700000000000` + "\n"},
 		{name: "extra label replaces the sample's", in: `anydiag_build_info{version="v1",node="old",site="x"} 1`, want: `anydiag_build_info{version="v1",node="po\"p1",site="ams"} 1 1700000000000` + "\n"},
 		{name: "escapes and braces in values", in: `anydiag_x{s="a\"b}\\,c=\"d"} 1`, want: `anydiag_x{s="a\"b}\\,c=\"d",node="po\"p1",site="ams"} 1 1700000000000` + "\n"},
+		{name: "tab and escaped line feed in a value", in: "anydiag_x{label=\"core\t\\\"0\\\" \\\\x\\ny\"} 45", want: "anydiag_x{label=\"core\t\\\"0\\\" \\\\x\\ny\",node=\"po\\\"p1\",site=\"ams\"} 45 1700000000000\n"},
 		{name: "existing timestamp kept", in: "anydiag_x 1 1600000000000", want: `anydiag_x{node="po\"p1",site="ams"} 1 1600000000000` + "\n"},
 		{name: "special values", in: "a NaN\nb +Inf\nc -Inf", want: `a{node="po\"p1",site="ams"} NaN 1700000000000` + "\n" + `b{node="po\"p1",site="ams"} +Inf 1700000000000` + "\n" + `c{node="po\"p1",site="ams"} -Inf 1700000000000` + "\n"},
 		{name: "comments pass, blank lines go", in: "# HELP a x\n\n# TYPE a gauge\na 1\n", want: "# HELP a x\n# TYPE a gauge\n" + `a{node="po\"p1",site="ams"} 1 1700000000000` + "\n"},
