@@ -2,12 +2,11 @@ package bmp
 
 import (
 	"fmt"
-	"github.com/anydiag/anydiag/exporters/prometheus"
 	"io"
 	"sort"
-	"strings"
 
 	"github.com/anydiag/anydiag/bmp/wire"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 )
 
 // WriteMetrics writes the station's metrics in the Prometheus text format,
@@ -171,10 +170,8 @@ func init() {
 	}
 }
 
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// q quotes a label value as the exposition format wants.
-func q(s string) string { return `"` + labelEscaper.Replace(s) + `"` }
+// q quotes a label value as the exposition format wants, escaped once.
+func q(s string) string { return `"` + prometheus.Label(s) + `"` }
 
 // routerList returns the routers sorted by address.
 func (s *Station) routerList() []*router {
