@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -190,5 +191,35 @@ func TestDrainFileSymlinkLeavesVictim(t *testing.T) {
 	h2 := newHarness(t, Config{DrainFile: filepath.Join(open, "drain")}, nil)
 	if _, err := h2.e.Drain(context.Background()); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
 		t.Fatalf("drain file in a world-writable directory: %v", err)
+	}
+}
+
+// fall × interval, sub-second intervals included: the withdrawal comes at
+// (fall − 1) × interval after the finding appeared, not a tick later.
+func TestFindingFallWait(t *testing.T) {
+	for _, tt := range []struct {
+		interval time.Duration
+		fall     int
+	}{{100 * time.Millisecond, 1}, {100 * time.Millisecond, 3}, {200 * time.Millisecond, 2}, {time.Second, 2}} {
+		t.Run(fmt.Sprintf("interval=%s,fall=%d", tt.interval, tt.fall), func(t *testing.T) {
+			rules := []Rule{{When: Condition{Finding: "thermal.throttling"}, Action: ActionWithdraw}}
+			h := newHarness(t, Config{Fall: tt.fall, Interval: yamlconf.Duration(tt.interval), Rules: rules}, nil)
+			h.eval(0, Input{})
+			seen := h.now.Add(time.Millisecond)
+			h.now = seen
+			wait := time.Duration(tt.fall-1) * tt.interval
+			if wait == 0 {
+				expect(t, h.eval(0, throttling()), ActionWithdraw, OutcomeApplied, "")
+				return
+			}
+			expect(t, h.eval(0, throttling()), "", "", "")
+			if got := h.e.NextDeadline(); !got.Equal(seen.Add(wait)) {
+				t.Fatalf("NextDeadline %s, want %s", got, seen.Add(wait))
+			}
+			h.now = seen.Add(wait - time.Nanosecond)
+			expect(t, h.eval(0, throttling()), "", "", "")
+			h.now = seen.Add(wait)
+			expect(t, h.eval(0, throttling()), ActionWithdraw, OutcomeApplied, "")
+		})
 	}
 }
