@@ -381,3 +381,43 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Served over loopback (internal/serve limits, no TLS): an oversized body is
+// answered 413 and the server keeps serving.
+func TestServePlain(t *testing.T) {
+	r, _, sp := setup(t, Config{MaxBodyBytes: 4 << 10})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	c := &http.Client{Timeout: 5 * time.Second}
+	send := func(body string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+Path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send(strings.Repeat("x", 8<<10)); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized body: %d", code)
+	}
+	if code := send(payload("firing", "192.0.2.1/32", "withdraw")); code != http.StatusOK {
+		t.Fatalf("after the oversized body: %d", code)
+	}
+	if on, _ := sp.snapshot(); on {
+		t.Fatal("not withdrawn")
+	}
+}
