@@ -86,23 +86,20 @@ func cmpInt(a, b int) int {
 	return 0
 }
 
-// routeGroup is the (router, peer, table) of a run of page rows.
+// routeGroup is the (router, peer, table) of the page rows before end.
 type routeGroup struct {
 	router string
 	key    peerKey
 	as     uint32
 	table  wire.Table
-}
-
-type pageRoute struct {
-	group int
-	pos   routePos
-	raw   string
+	end    int
 }
 
 // routesPage returns up to limit routes of q after c, and the cursor of
-// the next page (nil when none follows).
-func (s *Station) routesPage(q RouteQuery, c *cursor, limit int) ([]routeGroup, []pageRoute, *cursor, error) {
+// the next page (nil when none follows). Each row is 40 bytes: its position
+// and its attribute set, pinned (one reference taken) so that it outlives
+// the router's lock; the caller unpins them with s.intern.release.
+func (s *Station) routesPage(q RouteQuery, c *cursor, limit int) ([]routeGroup, []posRef, *cursor, error) {
 	pf, err := q.peerFilter()
 	if err != nil {
 		return nil, nil, nil, err
@@ -117,7 +114,7 @@ func (s *Station) routesPage(q RouteQuery, c *cursor, limit int) ([]routeGroup, 
 	}
 	need := limit + 1 // one more tells whether a next page exists
 	var groups []routeGroup
-	var rows []pageRoute
+	var rows []posRef
 	for _, r := range s.routerList() {
 		if c != nil && r.addr < c.Router {
 			continue
@@ -151,14 +148,14 @@ func (s *Station) routesPage(q RouteQuery, c *cursor, limit int) ([]routeGroup, 
 				if len(got) == 0 {
 					continue
 				}
-				groups = append(groups, routeGroup{router: r.addr, key: p.key, as: p.as, table: t})
-				// The references stay valid while r.mu is held: the table
-				// holds them.
-				s.intern.mu.Lock()
-				for _, pr := range got {
-					rows = append(rows, pageRoute{group: len(groups) - 1, pos: pr.pos, raw: s.intern.entries[pr.ref].raw})
+				// The table holds these references while r.mu is held.
+				s.intern.pin(got)
+				if rows == nil {
+					rows = got
+				} else {
+					rows = append(rows, got...)
 				}
-				s.intern.mu.Unlock()
+				groups = append(groups, routeGroup{router: r.addr, key: p.key, as: p.as, table: t, end: len(rows)})
 			}
 			if len(rows) >= need {
 				break
@@ -171,10 +168,16 @@ func (s *Station) routesPage(q RouteQuery, c *cursor, limit int) ([]routeGroup, 
 	}
 	var next *cursor
 	if len(rows) > limit {
+		s.intern.unpin(rows[limit:])
 		rows = rows[:limit]
-		last := rows[limit-1]
-		g := groups[last.group]
-		pos := last.pos
+		i := 0
+		for groups[i].end < limit {
+			i++
+		}
+		groups = groups[:i+1]
+		groups[i].end = limit
+		g := groups[i]
+		pos := rows[limit-1].pos
 		next = &cursor{Router: g.router, Type: uint8(g.key.typ), Dist: g.key.dist, Peer: g.key.addr, Table: uint8(g.table), Route: &pos}
 	}
 	return groups, rows, next, nil
@@ -396,6 +399,8 @@ func (s *Station) acquire(w http.ResponseWriter, req *http.Request) bool {
 	}
 	s.apiBusy.Add(1)
 	w.Header().Set("Retry-After", "1")
+	// Under this load the connection is not kept for another request.
+	w.Header().Set("Connection", "close")
 	httpError(w, http.StatusServiceUnavailable, "%d answers are being sent (limits.api_max_concurrent); retry", s.lim.APIMaxConcurrent)
 	return false
 }
@@ -418,27 +423,32 @@ func (s *Station) serveRoutes(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	defer s.intern.unpin(rows)
 	w.Header().Set("Content-Type", "application/json")
 	setNext(w, req, next)
 	rw := newRowWriter(w, s.lim.APIWriteTimeout.D())
-	decoded := map[string]*wire.Attrs{}
-	for i := range rows {
+	// Attribute sets are decoded once per answer, through a bounded cache.
+	decoded := map[attrRef]*wire.Attrs{}
+	g := 0
+	for i := 0; i < len(rows) && rw.err == nil; i++ {
+		for groups[g].end <= i {
+			g++
+		}
 		pr := &rows[i]
-		a, ok := decoded[pr.raw]
+		a, ok := decoded[pr.ref]
 		if !ok {
-			if a, err = wire.DecodeAttrs([]byte(pr.raw)); err != nil {
+			if a, err = wire.DecodeAttrs([]byte(s.intern.get(pr.ref))); err != nil {
 				// Stored sets were validated on arrival.
 				s.log.Error("bmp api: stored attributes do not decode", "err", err)
 				return
 			}
-			if len(decoded) > 4096 {
+			if len(decoded) >= 4096 {
 				clear(decoded)
 			}
-			decoded[pr.raw] = a
+			decoded[pr.ref] = a
 		}
-		g := &groups[pr.group]
-		rw.row(routeInfo(g.router, g.key, g.as, g.table, pr.pos.nlri(), a))
-		pr.raw = "" // let the page's memory go as it is written
+		gr := &groups[g]
+		rw.row(routeInfo(gr.router, gr.key, gr.as, gr.table, pr.pos.nlri(), a))
 	}
 	if err := rw.close(); err != nil {
 		s.apiSlow.Add(1)
@@ -465,7 +475,7 @@ func (s *Station) servePeers(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	setNext(w, req, next)
 	rw := newRowWriter(w, s.lim.APIWriteTimeout.D())
-	for i := range rows {
+	for i := 0; i < len(rows) && rw.err == nil; i++ {
 		rw.row(&rows[i])
 	}
 	if err := rw.close(); err != nil {

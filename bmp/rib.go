@@ -71,29 +71,51 @@ func (t *internTable) release(refs []attrRef) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, r := range refs {
-		e := &t.entries[r]
-		e.refs--
-		if e.refs > 0 {
-			continue
-		}
-		h := maphash.String(t.seed, e.raw)
-		if t.byHash[h] == r {
-			if e.next == 0 {
-				delete(t.byHash, h)
-			} else {
-				t.byHash[h] = e.next
-			}
-		} else {
-			for p := t.byHash[h]; p != 0; p = t.entries[p].next {
-				if t.entries[p].next == r {
-					t.entries[p].next = e.next
-					break
-				}
-			}
-		}
-		*e = internEntry{}
-		t.free = append(t.free, r)
+		t.releaseLocked(r)
 	}
+}
+
+// pin takes a reference on every row's set, so that an API page can read
+// them after the router's lock is left; unpin drops them.
+func (t *internTable) pin(rows []posRef) {
+	t.mu.Lock()
+	for _, r := range rows {
+		t.entries[r.ref].refs++
+	}
+	t.mu.Unlock()
+}
+
+func (t *internTable) unpin(rows []posRef) {
+	t.mu.Lock()
+	for _, r := range rows {
+		t.releaseLocked(r.ref)
+	}
+	t.mu.Unlock()
+}
+
+func (t *internTable) releaseLocked(r attrRef) {
+	e := &t.entries[r]
+	e.refs--
+	if e.refs > 0 {
+		return
+	}
+	h := maphash.String(t.seed, e.raw)
+	if t.byHash[h] == r {
+		if e.next == 0 {
+			delete(t.byHash, h)
+		} else {
+			t.byHash[h] = e.next
+		}
+	} else {
+		for p := t.byHash[h]; p != 0; p = t.entries[p].next {
+			if t.entries[p].next == r {
+				t.entries[p].next = e.next
+				break
+			}
+		}
+	}
+	*e = internEntry{}
+	t.free = append(t.free, r)
 }
 
 // get returns the canonical bytes of ref.
