@@ -50,13 +50,29 @@ exporters: {token_file: ` + token + `}
 
 func announced(t *testing.T, base string) bool {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	// The policy's own state, not the anydiag_policy_announced gauge: with
+	// the embedded speaker the gauge also needs an established neighbor,
+	// and these agents have none.
+	resp, err := http.Get(base + "/api/v1/policy/explain")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return strings.Contains(string(b), `anydiag_policy_announced{prefix="192.0.2.1/32"} 1`)
+	var x struct {
+		Prefixes []struct {
+			Prefix    string `json:"prefix"`
+			Announced bool   `json:"announced"`
+		} `json:"prefixes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&x); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range x.Prefixes {
+		if p.Prefix == "192.0.2.1/32" {
+			return p.Announced
+		}
+	}
+	return false
 }
 
 func waitAnnounced(t *testing.T, base string, want bool) {
