@@ -89,6 +89,10 @@ func (s *Speaker) Start(ctx context.Context) error {
 		putServer(pooled)
 		return fmt.Errorf("gobgp speaker: start: %w", err)
 	}
+	if err := exportOriginatedOnly(ctx, srv); err != nil {
+		putServer(pooled)
+		return fmt.Errorf("gobgp speaker: export policy: %w", err)
+	}
 	for _, n := range s.cfg.Neighbors {
 		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peer(n)}); err != nil {
 			putServer(pooled)
@@ -102,6 +106,32 @@ func (s *Speaker) Start(ctx context.Context) error {
 	})
 	s.log.Info("gobgp speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID.String(), "neighbors", len(s.cfg.Neighbors))
 	return nil
+}
+
+// exportOriginatedOnly exports only the routes this speaker originates (the
+// anycast prefixes) and nothing learned from a neighbor: GoBGP's default
+// would pass one upstream's routes to the others and make the PoP a transit
+// between them (a route leak; RFC 8212 wants eBGP to export nothing without
+// a policy). SetPolicies replaces the policy definitions and
+// SetPolicyAssignment the global export assignment, so a reused server ends
+// up with exactly this one.
+func exportOriginatedOnly(ctx context.Context, srv *server.BgpServer) error {
+	const name = "anydiag-originated-only"
+	if err := srv.SetPolicies(ctx, &api.SetPoliciesRequest{Policies: []*api.Policy{{
+		Name: name,
+		Statements: []*api.Statement{{
+			Name:       "local-routes",
+			Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+			Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
+		}},
+	}}}); err != nil {
+		return err
+	}
+	return srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name: "global", Direction: api.PolicyDirection_EXPORT,
+		Policies:      []*api.Policy{{Name: name}},
+		DefaultAction: api.RouteAction_REJECT,
+	}})
 }
 
 func (s *Speaker) peer(n Neighbor) *api.Peer {

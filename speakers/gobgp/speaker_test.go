@@ -18,6 +18,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/exporters/prometheus"
@@ -431,5 +432,79 @@ func TestConfigPorts(t *testing.T) {
 		if got := tc.cfg.Ports(); !slices.Equal(got, tc.want) {
 			t.Errorf("%+v: Ports = %v, want %v", tc.cfg, got, tc.want)
 		}
+	}
+}
+
+// upstream is a GoBGP standing in for one of two upstream routers of
+// different ASes, each waiting for the speaker on its own loopback address.
+func upstream(t *testing.T, addr string, asn uint32) (*router, int) {
+	t.Helper()
+	port := freePort(t, addr)
+	srv := server.NewBgpServer(server.LoggerOption(newLogger(slog.New(slog.DiscardHandler), time.Now)))
+	go srv.Serve()
+	ctx := context.Background()
+	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: asn, RouterId: addr, ListenPort: int32(port), ListenAddresses: []string{addr}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: 65010},
+		Transport: &api.Transport{PassiveMode: true, LocalAddress: addr},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	return &router{srv: srv}, port
+}
+
+// TestNoTransitBetweenUpstreams: a route learned from one upstream is not
+// passed to another; only the speaker's own prefixes are exported.
+func TestNoTransitBetweenUpstreams(t *testing.T) {
+	r1, p1 := upstream(t, "127.0.0.2", 65001)
+	r2, p2 := upstream(t, "127.0.0.3", 65002)
+	addr := func(s string) yamlconf.Addr { return yamlconf.Addr{Addr: netip.MustParseAddr(s)} }
+	sp, err := New(Config{ASN: 65010, RouterID: addr("192.0.2.10"), ListenPort: -1, Neighbors: []Neighbor{
+		{Address: addr("127.0.0.2"), ASN: 65001, Port: uint16(p1), ConnectRetry: yamlconf.Duration(time.Second)},
+		{Address: addr("127.0.0.3"), ASN: 65002, Port: uint16(p2), ConnectRetry: yamlconf.Duration(time.Second)},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sp.Stop(context.Background()) })
+	waitFor(t, "both sessions established", func() bool {
+		ps, err := sp.Peers(ctx)
+		return err == nil && len(ps) == 2 && ps[0].Established() && ps[1].Established()
+	})
+	// Upstream 1 sends a route; the speaker accepts it.
+	foreign := netip.MustParsePrefix("203.0.113.0/24")
+	nlri, _ := anypb.New(&api.IPAddressPrefix{Prefix: foreign.Addr().String(), PrefixLen: uint32(foreign.Bits())})
+	origin, _ := anypb.New(&api.OriginAttribute{Origin: 0})
+	nh, _ := anypb.New(&api.NextHopAttribute{NextHop: "127.0.0.2"})
+	if _, err := r1.srv.AddPath(ctx, &api.AddPathRequest{Path: &api.Path{
+		Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Nlri: nlri, Pattrs: []*anypb.Any{origin, nh}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the upstream's route accepted", func() bool {
+		ps, err := sp.Peers(ctx)
+		return err == nil && ps[0].Accepted == 1
+	})
+	// The speaker's own prefix goes out to both after it; the foreign one
+	// must not have gone to upstream 2 before it.
+	own := netip.MustParsePrefix("192.0.2.1/32")
+	if err := sp.Announce(ctx, own, policy.Attributes{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the own prefix at upstream 2", func() bool { return r2.received(t, own) != nil })
+	if p := r2.received(t, foreign); p != nil {
+		t.Fatalf("upstream 2 received upstream 1's route through the PoP: %s", describe(p))
+	}
+	ps, err := sp.Peers(ctx)
+	if err != nil || ps[0].Advertised != 1 || ps[1].Advertised != 1 {
+		t.Fatalf("advertised per neighbor: %+v %v", ps, err)
 	}
 }
