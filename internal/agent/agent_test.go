@@ -245,7 +245,9 @@ policy: {interval: 20ms}
 	cfg := strings.ReplaceAll(baseConfig, "%s", sys) + speaker
 	a, base, stop := startAgent(t, cfg)
 	defer stop()
-	announced := `anydiag_policy_announced{prefix="192.0.2.1/32"} 1`
+	// The neighbor never connects, so anydiag_policy_announced (which asks
+	// the speaker) stays 0; the policy's own decision is what counts here.
+	announced := `anydiag_policy_decisions_total{prefix="192.0.2.1/32",action="announce",outcome="applied"} 1`
 	waitFor(t, "the prefix announced", func() bool { return strings.Contains(get(t, base+"/metrics"), announced) })
 	audit := get(t, base+"/api/v1/policy/audit")
 

@@ -79,7 +79,7 @@ func startComponents(ctx context.Context, a *Agent, cfg *config.Config) (*compon
 
 // start starts the parts marked in s, in dependency order; parts not
 // marked must already be set. On failure the parts it started are stopped.
-func (c *components) start(ctx context.Context, a *Agent, s sections, state any) error {
+func (c *components) start(ctx context.Context, a *Agent, s sections, state *policy.State) error {
 	// Components live until their stop function runs, never until the
 	// agent's context ends: at shutdown the policy's last decisions still
 	// need the BMP station, the health checks and the speaker.
@@ -148,9 +148,10 @@ func (c *components) reconfigure(ctx context.Context, a *Agent, cfg *config.Conf
 	c.stopParts(ctx, s)
 	// The state is read once the old policy loop has stopped, so no
 	// decision falls between the hand-over and the new engine.
-	var state any
+	var state *policy.State
 	if s.policy && c.policy != nil && c.policy.policy != nil {
-		state = engineState(c.policy.policy.eng)
+		st := c.policy.policy.eng.State()
+		state = &st
 	}
 	next := &components{cfg: cfg, bmp: c.bmp, push: c.push, speaker: c.speaker, health: c.health, policy: c.policy}
 	if err := next.start(ctx, a, s, state); err != nil {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/exporters/alertmanager"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/safefile"
@@ -27,6 +27,11 @@ import (
 	"github.com/anydiag/anydiag/speakers/gobgp"
 	"github.com/anydiag/anydiag/speakers/gobgpapi"
 )
+
+func init() {
+	prometheus.Describe("anydiag_policy_evaluations_total", prometheus.Counter,
+		"Policy evaluations by trigger: event (a health transition, a change of the findings, an alert, a control request), deadline (hold-down end, hysteresis, alert expiry), interval (the policy.interval safety net), start.")
+}
 
 // startHealth runs the health checks, with or without a speaker: their
 // metrics and findings are useful on their own. A check that changes state
@@ -95,7 +100,7 @@ type policyPart struct {
 // startPolicy starts the policy engine on the speaker part's speaker and
 // mounts the policy, control and webhook APIs. state, when not nil, is the
 // previous engine's state (a reload), which wins over the state file.
-func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c *part, state any) error {
+func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c *part, state *policy.State) error {
 	if sp == nil || sp.speaker == nil {
 		return nil
 	}
@@ -126,7 +131,15 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c 
 	if fleet != nil {
 		opts.Fleet = fleet
 	}
-	withState(&opts, state)
+	opts.State = state
+	// The gauge anydiag_policy_announced says whether an upstream can hold
+	// the route, not only whether the policy wants it, when the speaker
+	// can tell (the embedded GoBGP).
+	if adv, ok := sp.speaker.(interface {
+		Advertised(netip.Prefix) (bool, bool)
+	}); ok {
+		opts.Advertised = adv.Advertised
+	}
 	eng, err := policy.NewEngine(pcfg, prefixes, opts)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -155,10 +168,15 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c 
 	}
 	mountControl(c.mux, eng, token, a.wakePolicy)
 	if am := cfg.Exporters.Alertmanager; am != nil {
-		rcv, err := alertmanager.New(*am, wakingApplier{eng, a.wakePolicy}, a.log.With("component", "alertmanager"))
+		amc := *am
+		if amc.Node == "" {
+			amc.Node = cfg.Node.Name // alerts are applied only when their node label names this node
+		}
+		rcv, err := alertmanager.New(amc, wakingApplier{eng, a.wakePolicy}, a.log.With("component", "alertmanager"))
 		if err != nil {
 			return fmt.Errorf("agent: alertmanager webhook: %w", err)
 		}
+		rcv.Register(set)
 		if am.Listen.IsValid() {
 			ln, err := net.Listen("tcp", am.Listen.String())
 			if err != nil {
@@ -186,9 +204,10 @@ func (pp *policyPart) loop(ctx context.Context, interval time.Duration) {
 	deadline := time.NewTimer(time.Hour)
 	deadline.Stop()
 	defer deadline.Stop()
+	trigger := "start"
 	for {
-		pp.evaluate(ctx)
-		if d := nextDeadline(pp.eng); !d.IsZero() {
+		pp.evaluate(ctx, trigger)
+		if d := pp.eng.NextDeadline(); !d.IsZero() {
 			deadline.Reset(max(d.Sub(pp.a.now()), 0))
 		} else {
 			deadline.Stop()
@@ -197,15 +216,18 @@ func (pp *policyPart) loop(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-pp.a.wake:
+			trigger = "event"
 		case <-deadline.C:
+			trigger = "deadline"
 		case <-tick.C:
+			trigger = "interval"
 		}
 	}
 }
 
 // evaluate feeds the engine the checks' states and the other findings, and
 // publishes the policy's own findings.
-func (pp *policyPart) evaluate(ctx context.Context) {
+func (pp *policyPart) evaluate(ctx context.Context, trigger string) {
 	a := pp.a
 	in := policy.Input{Checks: map[string]string{}, Findings: a.store.allExcept("policy", "health")}
 	if r := a.runner.Load(); r != nil {
@@ -215,6 +237,7 @@ func (pp *policyPart) evaluate(ctx context.Context) {
 	}
 	start := a.now()
 	pp.eng.Evaluate(ctx, start, in)
+	a.self.GetOrCreateCounter(prometheus.Name("anydiag_policy_evaluations_total", "trigger", trigger)).Inc()
 	a.onCycle("policy", pp.eng.Findings(a.now()), nil, a.now().Sub(start))
 }
 
@@ -352,18 +375,15 @@ func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *part) er
 	return nil
 }
 
-// readToken reads the control API's bearer token.
+// readToken reads the control API's bearer token with the rules of every
+// secret: a regular file, not a symlink, mode 0600, at least 16 bytes.
 func readToken(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(path)
+	t, err := config.ReadSecret(path, "exporters.token_file")
 	if err != nil {
-		return "", fmt.Errorf("agent: exporters.token_file: %w", err)
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return "", fmt.Errorf("agent: exporters.token_file %s is empty", path)
+		return "", fmt.Errorf("agent: %w", err)
 	}
 	return t, nil
 }

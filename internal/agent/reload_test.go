@@ -134,6 +134,48 @@ func TestReloadOfPolicyKeepsSessionStationAndFlaps(t *testing.T) {
 	if !strings.Contains(get(t, base+"/api/v1/policy/explain"), "192.0.2.1/32") {
 		t.Error("the new policy does not manage the prefix")
 	}
+
+	// An operator's withdraw survives a reload that changes the policy: the
+	// new engine starts from the old one's state.
+	if code, body := post(t, base+"/api/v1/control/withdraw", token, `{"prefix":"192.0.2.1/32","reason":"maintenance"}`); code != 200 {
+		t.Fatalf("withdraw: %d %s", code, body)
+	}
+	waitFor(t, "the route gone from the upstream", func() bool { return peerHas(t, peer, "192.0.2.1/32") == false })
+	if err := os.WriteFile(a.opts.ConfigPath, fmt.Appendf(nil, reloadConfig, peer.port, "3s", tokenFile, bmpPort), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ex := get(t, base+"/api/v1/policy/explain")
+	if !strings.Contains(ex, "manual") || !strings.Contains(ex, "maintenance") {
+		t.Errorf("the manual hold was lost by the reload:\n%s", ex)
+	}
+	// Evaluations after the reload must keep it withdrawn.
+	evals := func() string { return grepLines(get(t, base+"/metrics"), "anydiag_policy_evaluations_total") }
+	before := evals()
+	waitFor(t, "policy evaluations after the reload", func() bool { return evals() != before })
+	if peerHas(t, peer, "192.0.2.1/32") {
+		t.Error("the reload re-announced a prefix the operator withdrew")
+	}
+	if got := peer.peerUptime(t, "127.0.0.4"); !got.Equal(up) {
+		t.Errorf("the BGP session bounced on the second policy reload")
+	}
+}
+
+// peerHas reports whether the GoBGP peer holds prefix in its Adj-RIB-In.
+func peerHas(t *testing.T, g *gobgpd, prefix string) bool {
+	t.Helper()
+	found := false
+	err := g.s.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL,
+		Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
+		Prefixes: []*api.TableLookupPrefix{{Prefix: prefix}}}, func(d *api.Destination) {
+		found = found || len(d.Paths) > 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
 
 func flapEntries(t *testing.T, body string) int {
