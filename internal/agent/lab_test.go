@@ -48,6 +48,7 @@ router bgp 65001
  neighbor 198.51.100.2 advertisement-interval 0
  address-family ipv4 unicast
   neighbor 198.51.100.2 activate
+  neighbor 198.51.100.2 soft-reconfiguration inbound
  exit-address-family
  bmp targets test
   bmp connect 127.0.0.1 port %d min-retry 100 max-retry 500
@@ -121,8 +122,9 @@ func (p *labPoP) drainEvents() {
 
 func startLabPoP(t *testing.T, ctx context.Context, checkInterval string, fall int, policyInterval string) *labPoP {
 	t.Helper()
-	p := startLab(t, ctx)
+	// Made before the lab, so removed after the agent has stopped writing.
 	dir := t.TempDir()
+	p := startLab(t, ctx)
 	p.audit = filepath.Join(dir, "audit.jsonl")
 	cfg := filepath.Join(dir, "agent.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, labAgent, checkInterval, fall, policyInterval, p.audit), 0o600); err != nil {
@@ -420,7 +422,8 @@ func (p *labPoP) timeWithdrawals(t *testing.T, ctx context.Context, name string,
 		end, err := p.bmpWithdrawn(ctx)
 		if err != nil {
 			out, _ := p.frr.Vtysh(ctx, "show bmp")
-			t.Fatalf("run %d: %v\n%s", i, err, out)
+			held, herr := p.held(ctx)
+			t.Fatalf("run %d: %v\n%s\nFRR holds the route: %t %v", i, err, out, held, herr)
 		}
 		atFRR = append(atFRR, end.Sub(start))
 		if err := p.waitHeld(ctx, false, 30*time.Second); err != nil {
