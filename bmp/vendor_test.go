@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/bmp/internal/gen"
 	"github.com/anydiag/anydiag/bmp/wire"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -113,7 +117,9 @@ var pmacctTables = map[string]string{
 }
 
 // pmacctState replays pmacct's message log for unicast IPv4/IPv6 routes and
-// returns "router peer table prefix" → AS path, plus the peer downs.
+// returns "router peer distinguisher table prefix" → AS path, plus the peer
+// downs. The distinguisher is the peer header's (rd_origin "bmp"), empty
+// for global peers.
 func pmacctState(t *testing.T, path string) (map[string]string, int) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -137,11 +143,15 @@ func pmacctState(t *testing.T, path string) (map[string]string, int) {
 		}
 		router = sysName[router]
 		peer, _ := m["peer_ip"].(string)
+		rd := ""
+		if m["rd_origin"] == "bmp" {
+			rd, _ = m["rd"].(string)
+		}
 		switch m["bmp_msg_type"] {
 		case "peer_down":
 			downs++
 			for k := range state {
-				if strings.HasPrefix(k, router+" "+peer+" ") {
+				if strings.HasPrefix(k, router+" "+peer+" "+rd+" ") {
 					delete(state, k)
 				}
 			}
@@ -149,7 +159,7 @@ func pmacctState(t *testing.T, path string) (map[string]string, int) {
 			if m["safi"] != 1.0 {
 				continue
 			}
-			k := fmt.Sprintf("%s %s %s %s", router, peer, pmacctTables[m["bmp_rib_type"].(string)], m["ip_prefix"])
+			k := fmt.Sprintf("%s %s %s %s %s", router, peer, rd, pmacctTables[m["bmp_rib_type"].(string)], m["ip_prefix"])
 			switch m["log_type"] {
 			case "update":
 				state[k] = pmacctPath(m["as_path"])
@@ -238,7 +248,12 @@ func TestVendorCaptures(t *testing.T) {
 				for i, a := range r.ASPath {
 					path[i] = fmt.Sprint(a)
 				}
-				got[fmt.Sprintf("%s %s %s %s", routerOf[r.Router], r.PeerAddress, r.Table, r.Prefix)] = strings.Join(path, " ")
+				rd := r.PeerDistinguisher
+				if rd == "0:0:0" {
+					// pmacct prints no zero distinguisher.
+					rd = ""
+				}
+				got[fmt.Sprintf("%s %s %s %s %s", routerOf[r.Router], r.PeerAddress, rd, r.Table, r.Prefix)] = strings.Join(path, " ")
 				return nil
 			})
 			downs := 0
@@ -308,4 +323,212 @@ func countMessages(t *testing.T, data []byte) (int, int) {
 		}
 		n++
 	}
+}
+
+// ingestCapture feeds every BMP flow of a capture folder to a new station
+// and returns it once every whole message is applied; the sessions stay
+// open until the test ends.
+func ingestCapture(t *testing.T, dir string) *bmp.Station {
+	t.Helper()
+	st, err := bmp.New(bmp.Config{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcaps, _ := filepath.Glob(filepath.Join(dir, "traffic-*.pcap"))
+	total := 0
+	for i, pc := range pcaps {
+		yml := strings.Replace(strings.TrimSuffix(pc, ".pcap"), "traffic-", "traffic-reproducer-", 1) + ".yml"
+		j := 0
+		for _, data := range bmpPayloads(t, pc, dports(t, yml)) {
+			n, whole := countMessages(t, data)
+			total += n
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() { done <- st.Ingest(context.Background(), fmt.Sprintf("router-%d-%d", i, j), pr, nil) }()
+			go pw.Write(data[:whole])
+			t.Cleanup(func() {
+				pw.Close()
+				<-done
+			})
+			j++
+		}
+	}
+	waitFor(t, "every message applied", 20*time.Second, func() (bool, string) {
+		n := 0
+		for _, r := range st.Routers() {
+			n += int(r.Messages)
+		}
+		return n == total, fmt.Sprintf("%d of %d", n, total)
+	})
+	return st
+}
+
+// TestVendorDistinguishers: Cisco's RD instance peers (VRFs) and Huawei's
+// Loc-RIB instances carry the same prefixes from the same peer address in
+// several VRFs; the API rows tell them apart by peer type and
+// distinguisher, and the distinguisher= and peer_type= filters select them.
+func TestVendorDistinguishers(t *testing.T) {
+	dir := filepath.Join(vendorDir, "201-BMP-CISCO-rd_instance")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("no BMP captures in %s (the shared fixtures folder is absent)", vendorDir)
+	}
+	st := ingestCapture(t, dir)
+	hs := httptest.NewServer(st.Handler())
+	defer hs.Close()
+	cl := &bmp.Client{BaseURL: hs.URL}
+	ctx := context.Background()
+	all, err := cl.Routes(ctx, bmp.RouteQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byRoute := map[string]map[string]bool{}
+	byDist := map[string]int{}
+	for _, r := range all {
+		k := r.Router + " " + r.PeerAddress + " " + r.Table + " " + r.Prefix
+		if byRoute[k] == nil {
+			byRoute[k] = map[string]bool{}
+		}
+		if byRoute[k][r.PeerDistinguisher] {
+			t.Fatalf("two rows for %s in %s", k, r.PeerDistinguisher)
+		}
+		byRoute[k][r.PeerDistinguisher] = true
+		byDist[r.PeerDistinguisher]++
+		if r.PeerType != "rd" || !strings.HasPrefix(r.PeerDistinguisher, "0:64499:") {
+			t.Fatalf("row %+v: want an rd peer with a 0:64499:N distinguisher", r)
+		}
+	}
+	if len(byDist) < 2 {
+		t.Fatalf("%d distinguishers: the capture no longer proves anything", len(byDist))
+	}
+	t.Logf("%d rows in %d VRFs (distinguishers)", len(all), len(byDist))
+	for d, n := range byDist {
+		rows, err := cl.Routes(ctx, bmp.RouteQuery{Distinguisher: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != n {
+			t.Errorf("distinguisher=%s: %d rows, want %d", d, len(rows), n)
+		}
+		for _, r := range rows {
+			if r.PeerDistinguisher != d {
+				t.Fatalf("distinguisher=%s returned %s", d, r.PeerDistinguisher)
+			}
+		}
+	}
+	// Routers print RDs without the type; the filter takes that too.
+	rows, err := cl.Routes(ctx, bmp.RouteQuery{Distinguisher: "64499:14"})
+	if err != nil || len(rows) != byDist["0:64499:14"] || len(rows) == 0 {
+		t.Fatalf("distinguisher=64499:14: %d rows, %v", len(rows), err)
+	}
+	if rows, err := cl.Routes(ctx, bmp.RouteQuery{PeerType: "global"}); err != nil || len(rows) != 0 {
+		t.Fatalf("peer_type=global: %d rows, %v", len(rows), err)
+	}
+	if rows, err := cl.Routes(ctx, bmp.RouteQuery{PeerType: "l3vpn"}); err != nil || len(rows) != len(all) {
+		t.Fatalf("peer_type=l3vpn: %d rows, %v", len(rows), err)
+	}
+	resp, err := http.Get(hs.URL + "/api/v1/bmp/peers?distinguisher=0:64499:14")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []bmp.PeerInfo
+	json.NewDecoder(resp.Body).Decode(&peers)
+	resp.Body.Close()
+	if len(peers) == 0 {
+		t.Fatal("no peer in 0:64499:14")
+	}
+	for _, p := range peers {
+		if p.PeerDistinguisher != "0:64499:14" || p.PeerType != "rd" {
+			t.Fatalf("peer %+v", p)
+		}
+	}
+
+	// Cisco IOS XR 7.10's Loc-RIB instances: the global one (distinguisher
+	// 0) and VRF 2:4226809946:12, both from peer address 0.0.0.0, are two
+	// peers of the API.
+	st2 := ingestCapture(t, filepath.Join(vendorDir, "204-BMP-CISCO-peer_down"))
+	inst := map[string]bool{}
+	for _, p := range st2.Peers() {
+		if p.PeerType == "loc-rib" {
+			inst[p.PeerAddress+" "+p.PeerDistinguisher] = true
+		}
+	}
+	if !inst["0.0.0.0 0:0:0"] || !inst["0.0.0.0 2:4226809946:12"] {
+		t.Fatalf("loc-rib instances %v", inst)
+	}
+	if rows, err := st2Routes(st2, "2:4226809946:12"); err != nil || rows == 0 {
+		t.Fatalf("distinguisher=2:4226809946:12: %d rows, %v", rows, err)
+	}
+}
+
+// TestDistinguishersKeepRoutesApart: the captures hold no prefix in two
+// VRFs at once, so a generated stream does: one peer address in two RD
+// instances (and a Loc-RIB instance) announcing the same prefixes with
+// different AS paths; every (VRF, prefix) is its own row.
+func TestDistinguishersKeepRoutesApart(t *testing.T) {
+	a := netip.MustParseAddr("198.51.100.7")
+	peers := []gen.Peer{
+		{Type: 1, Dist: 64499<<32 | 1, Addr: a, AS: 64501},
+		{Type: 1, Dist: 2<<48 | 4226809946<<16 | 907, Addr: a, AS: 64502},
+		{Type: 3, Dist: 1<<48 | 0xc0000201<<16 | 5, AS: 64503},
+	}
+	pfx := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("192.0.2.0/24")}
+	var stream bytes.Buffer
+	stream.Write(gen.Initiation("pe1"))
+	for _, p := range peers {
+		if p.Type != 3 {
+			stream.Write(gen.PeerUp(p, false))
+		}
+		stream.Write(gen.Routes(p, pfx, nil))
+	}
+	st := ingested(t, bmp.Limits{}, stream.Bytes(), 1+2*2+1)
+	hs := httptest.NewServer(st.Handler())
+	defer hs.Close()
+	rows, err := (&bmp.Client{BaseURL: hs.URL}).Routes(context.Background(), bmp.RouteQuery{Prefix: pfx[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint32{}
+	for _, r := range rows {
+		got[r.PeerType+" "+r.PeerDistinguisher+" "+r.PeerAddress+" "+r.Table] = r.ASPath[0]
+	}
+	want := map[string]uint32{
+		"rd 0:64499:1 198.51.100.7 adj-rib-in-pre":       64501,
+		"rd 2:4226809946:907 198.51.100.7 adj-rib-in-pre": 64502,
+		"loc-rib 1:192.0.2.1:5 0.0.0.0 loc-rib":          64503,
+	}
+	if len(got) != len(want) || len(rows) != len(want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+	for k, as := range want {
+		if got[k] != as {
+			t.Errorf("%s: AS %d, want %d", k, got[k], as)
+		}
+	}
+	for _, q := range []struct {
+		q bmp.RouteQuery
+		n int
+	}{
+		{bmp.RouteQuery{Distinguisher: "2:4226809946:907"}, 2},
+		{bmp.RouteQuery{Distinguisher: "4226809946:907", Prefix: pfx[1]}, 1},
+		{bmp.RouteQuery{PeerType: "rd"}, 4},
+		{bmp.RouteQuery{PeerType: "loc-rib"}, 2},
+		{bmp.RouteQuery{PeerType: "global"}, 0},
+	} {
+		n := 0
+		if err := st.Routes(q.q, func(bmp.RouteInfo) error { n++; return nil }); err != nil || n != q.n {
+			t.Errorf("%+v: %d rows, want %d (%v)", q.q, n, q.n, err)
+		}
+	}
+}
+
+func st2Routes(st *bmp.Station, d string) (int, error) {
+	n := 0
+	err := st.Routes(bmp.RouteQuery{Distinguisher: d}, func(r bmp.RouteInfo) error {
+		if r.PeerDistinguisher != d {
+			return fmt.Errorf("row of %s", r.PeerDistinguisher)
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
