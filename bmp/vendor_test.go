@@ -492,9 +492,9 @@ func TestDistinguishersKeepRoutesApart(t *testing.T) {
 		got[r.PeerType+" "+r.PeerDistinguisher+" "+r.PeerAddress+" "+r.Table] = r.ASPath[0]
 	}
 	want := map[string]uint32{
-		"rd 0:64499:1 198.51.100.7 adj-rib-in-pre":       64501,
+		"rd 0:64499:1 198.51.100.7 adj-rib-in-pre":        64501,
 		"rd 2:4226809946:907 198.51.100.7 adj-rib-in-pre": 64502,
-		"loc-rib 1:192.0.2.1:5 0.0.0.0 loc-rib":          64503,
+		"loc-rib 1:192.0.2.1:5 0.0.0.0 loc-rib":           64503,
 	}
 	if len(got) != len(want) || len(rows) != len(want) {
 		t.Fatalf("rows %v, want %v", got, want)
