@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -114,4 +116,54 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The agent's collectors.bmp.limits and .flap reach its station and flap
+// trackers: a router outside allow_routers is refused and becomes a
+// bmp.limit_reached finding, and a custom damping profile is served.
+// Without BMP the agent's 404s say which setting serves the paths.
+func TestAgentBMPLimitsAndFlapConfig(t *testing.T) {
+	bmpPort := freePort(t, "127.0.0.1")
+	cfg := fmt.Sprintf(`node: {name: rr}
+anycast: {prefixes: [192.0.2.1/32]}
+collectors:
+  bmp:
+    enabled: true
+    listen: 127.0.0.1:%d
+    limits: {allow_routers: [127.0.0.9/32], max_routers: 10}
+    flap:
+      custom_profiles:
+        - {name: strict, withdrawal_penalty: 1000, readvertisement_penalty: 0, attribute_change_penalty: 500,
+           suppress_threshold: 1500, reuse_threshold: 750, half_life: 15m, max_suppress: 60m}
+`, bmpPort)
+	_, base, stop := startAgent(t, cfg)
+	defer stop()
+	if body := get(t, base+"/api/v1/flaps?profile=strict"); !strings.Contains(body, `"suppress_threshold":1500`) {
+		t.Fatalf("strict profile: %s", body)
+	}
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", bmpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "a bmp.limit_reached finding for the refused router", func() bool {
+		return strings.Contains(get(t, base+"/api/v1/findings"), `"bmp.limit_reached"`)
+	})
+	if m := get(t, base+"/metrics"); !strings.Contains(m, `anydiag_bmp_limit_hits_total{limit="allow_routers"} 1`) {
+		t.Errorf("limit metric:\n%s", grepLines(m, "anydiag_bmp_limit_hits_total"))
+	}
+
+	_, base2, stop2 := startAgent(t, "node: {name: rr}\nanycast: {prefixes: [192.0.2.1/32]}\n")
+	defer stop2()
+	for _, path := range []string{"/api/v1/flaps", "/api/v1/bmp/routes"} {
+		resp, err := http.Get(base2 + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "collectors.bmp.enabled is false") {
+			t.Errorf("%s without BMP: %s %s", path, resp.Status, b)
+		}
+	}
 }
