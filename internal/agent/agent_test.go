@@ -205,6 +205,20 @@ func TestReloadRejectsInvalidConfigAndKeepsTheOld(t *testing.T) {
 	sys := fixtureSys(t)
 	a, base, stop := startAgent(t, strings.ReplaceAll(baseConfig, "%s", sys))
 	defer stop()
+	runs := func() uint64 {
+		var st Status
+		if err := json.Unmarshal([]byte(get(t, base+"/api/v1/status")), &st); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range st.Collectors {
+			if c.Name == "thermal" {
+				return c.Runs
+			}
+		}
+		return 0
+	}
+	waitFor(t, "a few thermal runs", func() bool { return runs() >= 3 })
+	before := runs()
 	if err := os.WriteFile(a.opts.ConfigPath, []byte("node: {name: x}\nanycast: {prefixes: [192.0.2.0/24]}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +228,9 @@ func TestReloadRejectsInvalidConfigAndKeepsTheOld(t *testing.T) {
 	}
 	if a.Config().Node.Name != "test1" {
 		t.Fatal("old configuration not kept")
+	}
+	if got := runs(); got < before {
+		t.Errorf("a rejected reload reset the collector's run counter from %d to %d", before, got)
 	}
 	m := get(t, base+"/metrics")
 	if !strings.Contains(m, `anydiag_config_reloads_total{result="rejected"} 1`) || !strings.Contains(m, "anydiag_config_last_reload_successful 0") {
@@ -228,6 +245,9 @@ func TestReloadRejectsInvalidConfigAndKeepsTheOld(t *testing.T) {
 	}
 	if a.Config().Node.Name != "test2" {
 		t.Fatal("new configuration not applied")
+	}
+	if m := get(t, base+"/metrics"); !strings.Contains(m, `node="test2"`) || strings.Contains(m, `node="test1"`) {
+		t.Errorf("anydiag_build_info does not follow the reloaded node:\n%s", grepLines(m, "anydiag_build_info"))
 	}
 	waitFor(t, "collectors to run after reload", func() bool {
 		return strings.Contains(get(t, base+"/metrics"), "anydiag_thermal_sensor_celsius")
