@@ -215,13 +215,16 @@ func (s *Speaker) State(ctx context.Context) ([]policy.PrefixState, error) {
 	return ctl.State(ctx)
 }
 
-// Peers reports every configured neighbor's session.
+// Peers reports every configured neighbor's session. Advertised counts the
+// speaker's own prefixes, the only routes its export policy sends
+// (gobgpctl.Controller.Sessions), cheaply whatever the size of the table
+// received from the upstreams.
 func (s *Speaker) Peers(ctx context.Context) ([]PeerState, error) {
 	ctl, err := s.controller()
 	if err != nil {
 		return nil, err
 	}
-	peers, err := ctl.Peers(ctx)
+	peers, err := ctl.Sessions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("gobgp speaker: %w", err)
 	}
