@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -286,5 +287,42 @@ policy: {interval: 20ms}
 	}
 	if after := get(t, base+"/api/v1/policy/audit"); after != audit {
 		t.Fatalf("the reload made policy decisions:\nbefore %s\nafter %s", audit, after)
+	}
+}
+
+// Health checks run, export their metrics and raise findings without a
+// speaker: a PoP may watch its service before it announces anything.
+func TestHealthChecksRunWithoutSpeaker(t *testing.T) {
+	svc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := svc.Addr().String()
+	go func() {
+		for {
+			c, err := svc.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	cfg := fmt.Sprintf(`node: {name: test1}
+anycast: {prefixes: [192.0.2.1/32]}
+health:
+  checks:
+    - {name: svc, type: tcp, address: "%s", interval: 20ms, timeout: 20ms, rise: 1, fall: 1}
+`, addr)
+	_, base, stop := startAgent(t, cfg)
+	defer stop()
+	waitFor(t, "the check up in /metrics", func() bool {
+		return strings.Contains(get(t, base+"/metrics"), `anydiag_health_check_up{check="svc",type="tcp"} 1`)
+	})
+	svc.Close()
+	waitFor(t, "a health.check_failing finding", func() bool {
+		return strings.Contains(get(t, base+"/api/v1/findings"), `"health.check_failing"`)
+	})
+	if m := get(t, base+"/metrics"); !strings.Contains(m, `anydiag_health_check_up{check="svc",type="tcp"} 0`) {
+		t.Errorf("the check is not down in /metrics:\n%s", grepLines(m, "anydiag_health"))
 	}
 }
