@@ -1,9 +1,15 @@
 package gobgpctl
 
 import (
+	"bytes"
+	"os/exec"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/anydiag/anydiag/analyzers/session"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 )
 
 // The reasons are GoBGP v3.37's fsmStateReason.String() output.
@@ -56,4 +62,55 @@ func FuzzParsePeerDownReason(f *testing.F) {
 		}
 		_ = DescribeDown(session.Down{Reason: r, Notification: n})
 	})
+}
+
+func TestMetricsAndNeighbors(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	down := session.Down{Time: now.Add(-time.Hour), Reason: session.ReasonRemoteNotification, Notification: &session.Notification{Code: 6, Subcode: 2}}
+	peers := []PeerState{
+		{Address: "198.51.100.1", ASN: 65001, State: "Established", Since: now.Add(-90 * time.Second),
+			Families:  []string{"ipv4-unicast"},
+			PerFamily: []FamilyState{{Family: "ipv4-unicast", Negotiated: true, Received: 3, Accepted: 2, Advertised: 1}, {Family: "ipv6-unicast"}},
+			LastDown:  &down, LastError: DescribeDown(down)},
+		{Address: "2001:db8:ff::1", ASN: 65002, State: "Active", PerFamily: []FamilyState{{Family: "ipv6-unicast"}}},
+	}
+	var buf bytes.Buffer
+	set := Metrics(peers, now)
+	if err := prometheus.Write(&buf, false, set); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		`anydiag_bgp_session_uptime_seconds{neighbor="198.51.100.1",peer_as="65001"} 90`,
+		`anydiag_bgp_session_up{neighbor="198.51.100.1",peer_as="65001",family="ipv4-unicast"} 1`,
+		`anydiag_bgp_session_up{neighbor="198.51.100.1",peer_as="65001",family="ipv6-unicast"} 0`,
+		`anydiag_bgp_prefixes_received{neighbor="198.51.100.1",peer_as="65001",family="ipv4-unicast"} 3`,
+		`anydiag_bgp_prefixes_accepted{neighbor="198.51.100.1",peer_as="65001",family="ipv4-unicast"} 2`,
+		`anydiag_bgp_session_last_error_info{neighbor="198.51.100.1",peer_as="65001",error="the peer sent Cease/Administrative Shutdown (6/2)"} 1`,
+		`anydiag_bgp_session_last_down_timestamp_seconds{neighbor="198.51.100.1",peer_as="65001"} 1796122800`,
+		`anydiag_bgp_session_state{neighbor="2001:db8:ff::1",peer_as="65002",state="Active"} 1`,
+		`anydiag_bgp_session_uptime_seconds{neighbor="2001:db8:ff::1",peer_as="65002"} 0`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `anydiag_bgp_session_last_error_info{neighbor="2001:db8:ff::1"`) {
+		t.Error("last error for a session that never went down")
+	}
+	if u := prometheus.Undescribed(set); len(u) > 0 {
+		t.Errorf("undescribed: %v", u)
+	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(out)
+		if res, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(res)) > 0 {
+			t.Errorf("promtool: %v %s", err, res)
+		}
+	}
+	ns := Neighbors(peers)
+	if len(ns) != 2 || !slices.Equal(ns[0].Configured, []string{"ipv4-unicast", "ipv6-unicast"}) ||
+		!slices.Equal(ns[0].Negotiated, []string{"ipv4-unicast"}) || ns[0].LastDown == nil || ns[1].State != "Active" {
+		t.Errorf("Neighbors = %+v", ns)
+	}
 }
