@@ -60,7 +60,11 @@ func newBGPPeersCmd() *cobra.Command {
 					if p.State == "up" {
 						info = ""
 					}
-					rows = append(rows, []string{p.Router, p.PeerAddress, "AS" + strconv.FormatUint(uint64(p.PeerAS), 10), p.PeerBGPID, p.Table, p.State, strconv.Itoa(p.Routes), since, info})
+					addr := p.PeerAddress
+					if p.PeerType != "" && p.PeerType != "global" {
+						addr += " " + p.PeerType + " " + p.PeerDistinguisher
+					}
+					rows = append(rows, []string{p.Router, addr, "AS" + strconv.FormatUint(uint64(p.PeerAS), 10), p.PeerBGPID, p.Table, p.State, strconv.Itoa(p.Routes), since, info})
 				}
 				return table(w, []string{"ROUTER", "PEER", "AS", "BGP ID", "TABLE", "STATE", "ROUTES", "UP SINCE", "INFO"}, rows)
 			})
@@ -71,7 +75,7 @@ func newBGPPeersCmd() *cobra.Command {
 }
 
 func newBGPRoutesCmd() *cobra.Command {
-	var collector, router, peer, tbl string
+	var collector, router, peer, tbl, dist, peerType string
 	c := &cobra.Command{
 		Use:   "routes PREFIX",
 		Short: "Show the routes for a prefix in every router, peer and table (like birdc show route)",
@@ -86,7 +90,13 @@ func newBGPRoutesCmd() *cobra.Command {
 			if _, ok := wire.ParseTable(tbl); tbl != "" && !ok {
 				return usageErr("bgp routes: --table %q: want one of %s", tbl, bgpTables)
 			}
-			q := bmp.RouteQuery{Prefix: pfx.Masked(), Router: router, Table: tbl}
+			if _, ok := wire.ParsePeerType(peerType); peerType != "" && !ok {
+				return usageErr("bgp routes: --peer-type %q: want global, rd, local or loc-rib", peerType)
+			}
+			if _, err := wire.ParseDistinguisher(dist); dist != "" && err != nil {
+				return usageErr("bgp routes: --distinguisher: %v", err)
+			}
+			q := bmp.RouteQuery{Prefix: pfx.Masked(), Router: router, Table: tbl, Distinguisher: dist, PeerType: peerType}
 			if peer != "" {
 				if q.Peer, err = netip.ParseAddr(peer); err != nil {
 					return usageErr("bgp routes: --peer %q is not an IP address", peer)
@@ -116,7 +126,12 @@ func newBGPRoutesCmd() *cobra.Command {
 						attrs = append(attrs, "med "+strconv.FormatUint(uint64(*r.MED), 10))
 					}
 					comms := strings.Join(append(append([]string{}, r.Communities...), r.LargeCommunities...), " ")
-					rows = append(rows, []string{r.Prefix, strconv.FormatUint(uint64(r.PathID), 10), r.Router, r.PeerAddress + " AS" + strconv.FormatUint(uint64(r.PeerAS), 10), r.Table, r.NextHop, strings.Join(path, " "), strings.Join(attrs, " "), comms})
+					peerCol := r.PeerAddress + " AS" + strconv.FormatUint(uint64(r.PeerAS), 10)
+					if r.PeerType != "" && r.PeerType != "global" {
+						// VRFs and Loc-RIB instances of one router differ only here.
+						peerCol += " " + r.PeerType + " " + r.PeerDistinguisher
+					}
+					rows = append(rows, []string{r.Prefix, strconv.FormatUint(uint64(r.PathID), 10), r.Router, peerCol, r.Table, r.NextHop, strings.Join(path, " "), strings.Join(attrs, " "), comms})
 				}
 				return table(w, []string{"PREFIX", "PATH ID", "ROUTER", "PEER", "TABLE", "NEXT HOP", "AS PATH", "ATTRS", "COMMUNITIES"}, rows)
 			})
@@ -126,5 +141,7 @@ func newBGPRoutesCmd() *cobra.Command {
 	c.Flags().StringVar(&router, "router", "", "only this router (address or sysName)")
 	c.Flags().StringVar(&peer, "peer", "", "only this peer address")
 	c.Flags().StringVar(&tbl, "table", "", "only this table: "+bgpTables)
+	c.Flags().StringVar(&dist, "distinguisher", "", "only this peer distinguisher (VRF RD or Loc-RIB instance), as 0:65000:1, 1:192.0.2.1:7 or 2:4226809946:907")
+	c.Flags().StringVar(&peerType, "peer-type", "", "only this peer type: global, rd (VRF), local or loc-rib")
 	return c
 }
