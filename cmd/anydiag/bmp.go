@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +40,9 @@ func newBMPServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the BMP station with its HTTP API (/api/v1/bmp/..., /api/v1/flaps) and /metrics",
 		Long: `Run the BMP station with its HTTP API (/api/v1/bmp/routers, peers, routes),
-the flap trackers (/api/v1/flaps, read by 'anydiag flaps') and /metrics.
+the flap trackers (/api/v1/flaps, read by 'anydiag flaps'), its findings
+(/api/v1/findings: limits reached, flapping and dampened prefixes) and
+/metrics.
 
 --config reads an agent configuration file and takes its collectors.bmp
 section (listen, dial, limits, flap profiles) and anycast.prefixes (the own
@@ -84,6 +87,13 @@ bmp/README.md.`,
 				mux := http.NewServeMux()
 				mux.Handle("/", st.Handler())
 				mux.Handle("GET /api/v1/flaps", tracking.Handler)
+				// The station's own findings (limits reached) and the flap
+				// trackers', as the agent's /api/v1/findings lists them.
+				mux.HandleFunc("GET /api/v1/findings", func(w http.ResponseWriter, _ *http.Request) {
+					fs := append(st.Findings(), tracking.Findings(time.Now())...)
+					w.Header().Set("Content-Type", "application/json")
+					json.NewEncoder(w).Encode(fs)
+				})
 				lim := serve.DefaultLimits()
 				hs = serve.New(mux, lim)
 				slog.Info("bmp http api listening", "addr", ln.Addr().String())

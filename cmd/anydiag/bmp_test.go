@@ -180,6 +180,16 @@ func TestBMPServeTracksFlaps(t *testing.T) {
 		!rep.Entries[0].Suppressed || rep.Entries[0].Penalty <= e.Penalty {
 		t.Fatalf("strict: exit %d %s %s", code, out, errs)
 	}
+	resp, err := http.Get(base + "/api/v1/findings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs []map[string]any
+	json.NewDecoder(resp.Body).Decode(&fs)
+	resp.Body.Close()
+	if len(fs) == 0 || fs[0]["code"] != "bgp.prefix_dampened" {
+		t.Fatalf("station findings %v", fs)
+	}
 	// A profile the station does not track: the 404 says how to track it.
 	if code, _, errs := runCLI(t, "flaps", "--collector", base, "--profile", "juniper"); code != exitRuntime ||
 		!strings.Contains(errs, "not tracked here") || !strings.Contains(errs, "--flap-profile") {
