@@ -168,7 +168,7 @@ func peerHas(t *testing.T, g *gobgpd, prefix string) bool {
 	t.Helper()
 	found := false
 	err := g.s.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL,
-		Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
+		Family:   &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
 		Prefixes: []*api.TableLookupPrefix{{Prefix: prefix}}}, func(d *api.Destination) {
 		found = found || len(d.Paths) > 0
 	})
