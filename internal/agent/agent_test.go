@@ -326,3 +326,58 @@ health:
 		t.Errorf("the check is not down in /metrics:\n%s", grepLines(m, "anydiag_health"))
 	}
 }
+
+// The hold-down ends at its deadline, not at a tick: with policy.interval
+// at one hour, the re-announcement after the hold-down can only come from
+// the timer the loop sets at the engine's NextDeadline.
+func TestPolicyActsAtTheEnginesDeadline(t *testing.T) {
+	svc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := svc.Addr().String()
+	serve := func(ln net.Listener) {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}
+	go serve(svc)
+	cfg := fmt.Sprintf(`node: {name: test1}
+anycast: {prefixes: [192.0.2.1/32]}
+speaker:
+  gobgp: {asn: 64500, router_id: 192.0.2.9, listen_port: -1, neighbors: [{address: 127.0.0.2, asn: 65001, connect_retry: 1h}]}
+health:
+  checks:
+    - {name: svc, type: tcp, address: "%s", interval: 20ms, timeout: 20ms, rise: 1, fall: 1}
+policy:
+  interval: 1h
+  hold_down: 300ms
+  rules:
+    - {when: {check: svc, state: down}, action: withdraw}
+`, addr)
+	_, base, stop := startAgent(t, cfg)
+	defer stop()
+	decisions := func(action string) string {
+		return fmt.Sprintf(`anydiag_policy_decisions_total{prefix="192.0.2.1/32",action=%q,outcome="applied"}`, action)
+	}
+	waitFor(t, "the first announcement", func() bool { return strings.Contains(get(t, base+"/metrics"), decisions("announce")+" 1") })
+	svc.Close()
+	waitFor(t, "the withdrawal", func() bool { return strings.Contains(get(t, base+"/metrics"), decisions("withdraw")+" 1") })
+	svc, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	go serve(svc)
+	waitFor(t, "the re-announcement after the hold-down", func() bool {
+		return strings.Contains(get(t, base+"/metrics"), decisions("announce")+" 2")
+	})
+	m := get(t, base+"/metrics")
+	if !strings.Contains(m, `anydiag_policy_evaluations_total{trigger="deadline"}`) || strings.Contains(m, `trigger="interval"`) {
+		t.Errorf("the re-announcement did not come from the deadline timer:\n%s", grepLines(m, "anydiag_policy_evaluations_total"))
+	}
+}
