@@ -16,6 +16,7 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 
 	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/finding"
 )
 
@@ -177,4 +178,34 @@ collectors:
 			t.Errorf("false positive: %s: %s", f.Code, f.Summary)
 		}
 	}
+}
+
+// TestEveryDescribedFamilyPassesPromtoolLint writes one sample of every
+// family the binary can export (including those the full-agent test does
+// not reach: flaps, fleet guard, webhook, push) and runs promtool's lint on
+// it: names, units and counter suffixes.
+func TestEveryDescribedFamilyPassesPromtoolLint(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus)")
+	}
+	var b strings.Builder
+	fams := prometheus.Described()
+	for _, f := range fams {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f.Name, strings.ReplaceAll(f.Help, "\n", " "), f.Name, f.Type)
+		switch f.Type {
+		case prometheus.Histogram:
+			fmt.Fprintf(&b, "%s_bucket{le=\"1\"} 1\n%s_bucket{le=\"+Inf\"} 1\n%s_sum 0.5\n%s_count 1\n", f.Name, f.Name, f.Name, f.Name)
+		case prometheus.Summary:
+			fmt.Fprintf(&b, "%s{quantile=\"0.5\"} 1\n%s_sum 1\n%s_count 1\n", f.Name, f.Name, f.Name)
+		default:
+			fmt.Fprintf(&b, "%s 1\n", f.Name)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) != 0 {
+		t.Fatalf("promtool check metrics on %d families: %v\n%s", len(fams), err, out)
+	}
+	t.Logf("%d described families pass promtool's lint", len(fams))
 }
