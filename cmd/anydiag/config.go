@@ -26,7 +26,7 @@ every value (prefixes, host routes, durations, addresses, thresholds) and
 everything the agent refuses at start: rules naming a health check that does
 not exist or a prefix outside anycast.prefixes, degrade on a speaker that
 cannot, token files that are short or readable by others (see --skip-files),
-files over 4 MiB, more than 1024 prefixes, 256 rules or 256 health checks.
+files over 1 MiB, more than 1024 prefixes, 256 rules or 256 health checks.
 It prints all problems at once as FILE:LINE: KEY: MESSAGE, and warnings
 (FILE:LINE: warning: ...) for risky settings the agent accepts: an API
 reachable from the network without TLS, a webhook without a token.

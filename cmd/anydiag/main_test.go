@@ -183,7 +183,7 @@ exporters: {token_file: `+short+`}
 var goTypeRE = regexp.MustCompile(`!!\w+|map\[|\[\]\w|main\.|\w+\.Config\b|not found in type|cannot unmarshal`)
 
 // config check: 0 valid, 1 valid with warnings (printed), 2 refused; files
-// over 4 MiB are refused before parsing.
+// over 1 MiB are refused before parsing.
 func TestConfigCheckWarningsAndSize(t *testing.T) {
 	ok := writeFile(t, "ok.yaml", "node: {name: a}\nanycast: {prefixes: [192.0.2.1/32]}\n", 0o644)
 	if code, out, errs := runCLI(t, "config", "check", ok); code != exitOK {
@@ -203,10 +203,10 @@ func TestConfigCheckWarningsAndSize(t *testing.T) {
 		t.Errorf("warnings --json: exit %d\n%s", code, out)
 	}
 	big := filepath.Join(t.TempDir(), "big.yaml")
-	if err := os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), 5<<20/10), 0o644); err != nil {
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), 2<<20/10), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errs := runCLI(t, "config", "check", big); code != exitUsage || !strings.Contains(out, "larger than 4 MiB") {
+	if code, out, errs := runCLI(t, "config", "check", big); code != exitUsage || !strings.Contains(out, "larger than 1024 KiB") {
 		t.Errorf("big file: exit %d\n%s%s", code, out, errs)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // main.bgpAnalyzers"); a user wrote neither, so problems say what was found
 // and what the key wants in the words of the file.
 
-var cannotRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+var cannotRE = regexp.MustCompile("(?s)^cannot unmarshal (!\\S*)(?: `(.*)`)? into (.+)$")
 
 // humanTypeMsg rewrites a decoder type error; other messages pass through.
 func humanTypeMsg(msg string) string {
@@ -25,7 +25,10 @@ func humanTypeMsg(msg string) string {
 }
 
 func describeFound(tag, value string) string {
-	switch tag {
+	if !strings.HasPrefix(tag, "!!") {
+		return fmt.Sprintf("a value with the custom tag %q", tag)
+	}
+	switch tag = tag[2:]; tag {
 	case "seq":
 		return "a list"
 	case "map":
@@ -39,7 +42,7 @@ func describeFound(tag, value string) string {
 	case "int", "float":
 		return "the number " + value
 	}
-	return "a YAML " + tag
+	return fmt.Sprintf("a value with the tag %q", "!!"+tag)
 }
 
 // describeGoType names the shape a Go type takes in YAML.

@@ -2,6 +2,7 @@ package yamlconf
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -114,7 +115,7 @@ func TestHugeFileIsRefusedBeforeParsing(t *testing.T) {
 	f.Close()
 	var s shapes
 	err = Load(path, &s)
-	if err == nil || !strings.Contains(err.Error(), "larger than 4 MiB") {
+	if err == nil || !strings.Contains(err.Error(), "larger than 1024 KiB") {
 		t.Fatalf("got %v", err)
 	}
 	if len(s.Hosted) != 0 {
@@ -132,5 +133,40 @@ func TestUnboundedSourceIsCutOff(t *testing.T) {
 	err := Load("/dev/zero", &s)
 	if err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Shapes that make the decoder slow (a huge mapping: it compares every key
+// with the ones before it; a huge list; too many nodes) are refused before
+// decoding, each naming its limit.
+func TestOversizedShapesAreRefusedBeforeDecoding(t *testing.T) {
+	var keys, items, nodes strings.Builder
+	for i := range MaxMapKeys + 1 {
+		fmt.Fprintf(&keys, "k%d: 1\n", i)
+	}
+	items.WriteString("names:\n")
+	for range MaxListItems + 1 {
+		items.WriteString("  - a\n")
+	}
+	nodes.WriteString("rules:\n")
+	for range MaxNodes/8 + 1 {
+		nodes.WriteString("  - {action: a, when: {check: b, state: c}}\n")
+	}
+	cases := []struct {
+		name, doc, want string
+	}{
+		{"mapping", keys.String(), "a mapping of 1025 keys, more than the 1024"},
+		{"list", items.String(), "names: a list of 4097 items, more than the 4096"},
+		{"nodes", nodes.String(), "more than the 50000 a configuration may have"},
+	}
+	for _, c := range cases {
+		var s shapes
+		err := Decode("big.yaml", []byte(c.doc), &s)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v", c.name, err)
+		}
+		if len(s.Names) != 0 || len(s.Rules) != 0 {
+			t.Errorf("%s: decoded before being refused", c.name)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -20,9 +21,28 @@ import (
 )
 
 // MaxFileBytes caps the size of a configuration file: a real one is a few
-// kilobytes, and decoding a huge one costs seconds and gigabytes, so Load
-// and Decode refuse anything larger before parsing it.
-const MaxFileBytes = 4 << 20
+// kilobytes, and the YAML decoder spends about a second of CPU per MiB (a
+// 100 MB file took 48 s and 3 GB), so Load and Decode refuse anything
+// larger before parsing it.
+const MaxFileBytes = 1 << 20
+
+// MaxNodes caps the keys, values and items of a file (a real one has about
+// a thousand); past it the file is refused after parsing, before decoding.
+const MaxNodes = 50000
+
+// MaxListItems caps every list of a configuration file; a longer one is
+// refused before it is decoded (the agent's own caps, such as 1024
+// anycast prefixes, are lower and checked by the configuration itself).
+const MaxListItems = 4096
+
+// MaxMapKeys caps the keys of every mapping of a configuration file: the
+// YAML decoder checks each key against the ones before it, so a mapping
+// of a hundred thousand keys takes minutes.
+const MaxMapKeys = 1024
+
+// maxProblems is how many problems an Error lists; a file with more is
+// summed up in one last problem rather than printed in full.
+const maxProblems = 100
 
 // Severities of a Problem: an error makes the file unusable, a warning is
 // risky but accepted.
@@ -160,10 +180,10 @@ func tooLarge(n int64) error {
 	if n > MaxFileBytes {
 		more = fmt.Sprintf(" (%d bytes or more)", n)
 	}
-	return fmt.Errorf("the file is larger than %d MiB%s: a configuration file is a few kilobytes; is this the right file?", MaxFileBytes>>20, more)
+	return fmt.Errorf("the file is larger than %d KiB%s: a configuration file is a few kilobytes; is this the right file?", MaxFileBytes>>10, more)
 }
 
-var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+var lineRE = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 
 // Decode decodes data into v with unknown keys forbidden, collects type and
 // value errors, then runs v's Validate method if it has one. All problems are
@@ -183,6 +203,13 @@ func DecodeAll(file string, data []byte, v any) ([]Problem, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &Error{Problems: []Problem{syntaxProblem(file, err)}}
 	}
+	if n := countNodes(&root); n > MaxNodes {
+		return nil, &Error{Problems: []Problem{{File: file, Severity: SeverityError,
+			Msg: fmt.Sprintf("%d keys, values and list items, more than the %d a configuration may have: is this the right file?", n, MaxNodes)}}}
+	}
+	if long := longLists(file, &root); len(long) > 0 {
+		return nil, &Error{Problems: long}
+	}
 	idx := indexNodes(&root)
 	var probs, warns []Problem
 	hint, _ := v.(Hinter)
@@ -194,7 +221,14 @@ func DecodeAll(file string, data []byte, v any) ([]Problem, error) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
 	case errors.As(err, &te):
-		for _, msg := range te.Errors {
+		// Explaining a problem costs a lookup; past the number printed,
+		// the rest are only counted.
+		for i, msg := range te.Errors {
+			if i == maxProblems {
+				probs = append(probs, Problem{File: file, Line: math.MaxInt32, Severity: SeverityError,
+					Msg: fmt.Sprintf("and %d more wrong keys or values", len(te.Errors)-maxProblems)})
+				break
+			}
 			probs = append(probs, typeProblem(file, msg, idx, reflect.TypeOf(v), hint))
 		}
 	default:
@@ -219,7 +253,62 @@ func DecodeAll(file string, data []byte, v any) ([]Problem, error) {
 		return warns, nil
 	}
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
+	if n := len(probs); n > maxProblems {
+		probs = append(probs[:maxProblems], Problem{File: file, Severity: SeverityError,
+			Msg: fmt.Sprintf("and %d more problems: is this the right file?", n-maxProblems)})
+	}
 	return warns, &Error{Problems: probs}
+}
+
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += countNodes(k)
+	}
+	return c
+}
+
+// longLists finds the lists longer than MaxListItems and the mappings with
+// more than MaxMapKeys keys, before the decoder and the path index spend
+// seconds on them.
+func longLists(file string, root *yaml.Node) []Problem {
+	var out []Problem
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		if len(out) >= maxProblems {
+			return
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			if k := len(n.Content) / 2; k > MaxMapKeys {
+				out = append(out, Problem{File: file, Line: n.Line, Key: path, Severity: SeverityError,
+					Msg: fmt.Sprintf("a mapping of %d keys, more than the %d any mapping may have", k, MaxMapKeys)})
+				return
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				walk(n.Content[i+1], p)
+			}
+		case yaml.SequenceNode:
+			if len(n.Content) > MaxListItems {
+				out = append(out, Problem{File: file, Line: n.Line, Key: path, Severity: SeverityError,
+					Msg: fmt.Sprintf("a list of %d items, more than the %d any list may have", len(n.Content), MaxListItems)})
+				return
+			}
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(root, "")
+	return out
 }
 
 func syntaxProblem(file string, err error) Problem {
@@ -232,7 +321,7 @@ func syntaxProblem(file string, err error) Problem {
 	return p
 }
 
-var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type .+$`)
+var unknownFieldRE = regexp.MustCompile(`(?s)^field (.*?) not found in type .+$`)
 
 func typeProblem(file, msg string, idx *nodeIndex, root reflect.Type, hint Hinter) Problem {
 	p := Problem{File: file, Msg: msg, Severity: SeverityError}
@@ -324,7 +413,7 @@ func (x *nodeIndex) pathAt(line int) string {
 	return ""
 }
 
-var foundRE = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: `(.*)`)? into")
+var foundRE = regexp.MustCompile("(?s)cannot unmarshal !!(\\w+)(?: `(.*)`)? into")
 
 // valueAt finds the path whose value the decoder refused on line: in flow
 // style ({a: {b: [x]}}) several keys share a line, and the one whose value
@@ -353,8 +442,8 @@ func (x *nodeIndex) valueAt(line int, msg string) string {
 // flow style: {a: 1, b: 2}); the first path of the line when none matches.
 func (x *nodeIndex) keyAt(line int, key string) string {
 	best := ""
-	for p, l := range x.lines {
-		if l == line && (p == key || strings.HasSuffix(p, "."+key)) && (best == "" || len(p) < len(best)) {
+	for _, p := range x.paths[line] {
+		if (p == key || strings.HasSuffix(p, "."+key)) && (best == "" || len(p) < len(best)) {
 			best = p
 		}
 	}
