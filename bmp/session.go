@@ -384,6 +384,21 @@ func (ss *session) routeMonitoring(h *wire.PeerHeader, msg []byte, arrival time.
 	}
 
 	ss.rt.mu.Lock()
+	if ss.lastGen != ss.rt.peerGen.Load() {
+		// Expire removed down peers since p was looked up: routes must not
+		// go to a peer no longer in the map, where nothing would free them.
+		ss.last = nil
+		if p = ss.peer(h); p == nil {
+			ss.rt.mu.Unlock()
+			for range announced {
+				ss.rel = append(ss.rel, ref)
+			}
+			if len(ss.rel) > 0 {
+				ss.releaseAll()
+			}
+			return nil
+		}
+	}
 	p.seen[tbl] = true
 	t := p.tables[tbl]
 	if t == nil {
