@@ -102,7 +102,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 	s.srv, s.lg, s.pooled = srv, lg, pooled
 	s.ctl = gobgpctl.New(srv, gobgpctl.Options{
 		ASN: s.cfg.ASN, NextHop4: s.cfg.NextHop.Addr, NextHop6: s.cfg.NextHop6.Addr,
-		LastDown: lg.lastDown,
+		LastDown: lg.lastDown, OriginatedOnly: true,
 	})
 	s.log.Info("gobgp speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID.String(), "neighbors", len(s.cfg.Neighbors))
 	return nil

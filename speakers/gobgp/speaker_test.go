@@ -561,6 +561,17 @@ func BenchmarkObserve(b *testing.B) {
 			}
 		}
 	})
+	b.Run("WithdrawAnnounce", func(b *testing.B) {
+		own := netip.MustParsePrefix("192.0.2.1/32")
+		for b.Loop() {
+			if err := sp.Withdraw(ctx, own); err != nil {
+				b.Fatal(err)
+			}
+			if err := sp.Announce(ctx, own, policy.Attributes{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("GoBGPCount", func(b *testing.B) {
 		ctl, err := sp.controller()
 		if err != nil {

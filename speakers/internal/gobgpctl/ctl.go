@@ -83,6 +83,8 @@ type Controller struct {
 	poll time.Duration
 	// lastDown, if set, says why and when a neighbor last went down.
 	lastDown func(addr string) *session.Down
+	// originatedOnly: see Options.OriginatedOnly.
+	originatedOnly bool
 
 	mu       sync.Mutex
 	prefixes map[netip.Prefix]policy.PrefixState
@@ -98,6 +100,14 @@ type Options struct {
 	Poll time.Duration
 	// LastDown optionally reports why and when a neighbor last went down.
 	LastDown func(addr string) *session.Down
+	// OriginatedOnly says the server's export policy sends exactly the
+	// paths it originates, unchanged: confirmations then read the Loc-RIB
+	// and the neighbors' sent-UPDATE counters instead of each neighbor's
+	// Adj-RIB-Out, which GoBGP rebuilds from the whole RIB on every read
+	// (0.25 s per neighbor with 50 000 received routes, before the
+	// withdrawal is even sent). The embedded speaker sets it; an external
+	// gobgpd's policy is the operator's, so gobgpapi does not.
+	OriginatedOnly bool
 }
 
 // New returns a controller for the server behind a.
@@ -106,7 +116,7 @@ func New(a API, o Options) *Controller {
 		o.Poll = 10 * time.Millisecond
 	}
 	return &Controller{api: a, asn: o.ASN, nh4: o.NextHop4, nh6: o.NextHop6, poll: o.Poll,
-		lastDown: o.LastDown, prefixes: map[netip.Prefix]policy.PrefixState{}}
+		lastDown: o.LastDown, originatedOnly: o.OriginatedOnly, prefixes: map[netip.Prefix]policy.PrefixState{}}
 }
 
 // Announce originates prefix with attrs, replacing an earlier announcement
@@ -364,6 +374,15 @@ func (c *Controller) snapshot(ctx context.Context, prefix netip.Prefix) (snapsho
 		if addr == "" {
 			addr = p.GetConf().GetNeighborAddress()
 		}
+		v := peerView{sent: p.GetState().GetMessages().GetSent().GetUpdate(), up: p.GetTimers().GetState().GetUptime().GetSeconds()}
+		if c.originatedOnly {
+			// The export policy sends the Loc-RIB's local path unchanged
+			// (bar the own AS on eBGP, which extra 0 leaves out of the
+			// comparison); the sent-UPDATE counter still proves it left.
+			v.local = s.local
+			s.peers[addr] = v
+			continue
+		}
 		out, err := c.lookup(ctx, api.TableType_ADJ_OUT, addr, prefix)
 		if err != nil {
 			// The neighbor may have been removed between the two calls;
@@ -373,7 +392,6 @@ func (c *Controller) snapshot(ctx context.Context, prefix netip.Prefix) (snapsho
 			}
 			return s, fmt.Errorf("read Adj-RIB-Out of %s: %w", addr, err)
 		}
-		v := peerView{sent: p.GetState().GetMessages().GetSent().GetUpdate(), up: p.GetTimers().GetState().GetUptime().GetSeconds()}
 		if p.GetState().GetType() == api.PeerType_EXTERNAL {
 			if l := p.GetConf().GetLocalAsn(); l == 0 || l == c.asn {
 				v.extra = 1
