@@ -187,7 +187,7 @@ func (f FamilyState) String() string {
 // each Adj-RIB-Out). It avoids GoBGP's own Adj-RIB-Out, which is rebuilt
 // from the whole RIB for every neighbor on each read: with 50 000 routes
 // from an upstream, GoBGP's count takes about half a second, Sessions a few
-// milliseconds (speakers/gobgp BenchmarkObserve).
+// milliseconds (speakers/gobgp BenchmarkReceivedTable).
 func (c *Controller) Sessions(ctx context.Context) ([]PeerState, error) {
 	var raw []*api.Peer
 	if err := c.api.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) { raw = append(raw, p) }); err != nil {
