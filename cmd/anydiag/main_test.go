@@ -62,7 +62,7 @@ func TestJSONIsOneDocument(t *testing.T) {
 
 func TestConfigCheckListsEveryProblem(t *testing.T) {
 	_, out, _ := runCLI(t, "config", "check", "../../examples/broken/agent.yaml")
-	for _, want := range []string{":5: node.continent:", ":10: anycast.prefixes[1]:", ":23: exporters.colour:", "12 problem(s)"} {
+	for _, want := range []string{":5: node.continent:", ":10: anycast.prefixes[1]:", ":23: exporters.colour:", ":28: policy.rules[0].when.check:", "15 problem(s)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -41,7 +41,7 @@ func TestBrokenExampleReportsEveryProblem(t *testing.T) {
 		"node", "node.name", "node.continent", "node.latitude", "anycast.prefixes[1]",
 		"anycast.prefixes[2]", "collectors.optics.interval", "collectors.optics.rx_power_dbm",
 		"collectors.thermal.interval", "collectors.host.encapsulations[0].kind", "exporters.listen",
-		"exporters.colour",
+		"exporters.colour", "policy.rules[0].action", "policy.rules[0].when.check", "policy.rules[0].prefixes[0]",
 	}
 	got := map[string]int{}
 	for _, p := range e.Problems {

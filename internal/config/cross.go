@@ -21,7 +21,10 @@ func (c *Config) crossCheck(p *yamlconf.Problems) {
 	for _, pr := range c.Anycast.Prefixes {
 		service[pr.Prefix] = true
 	}
-	degrades := c.Policy.Degrade.BeforeWithdraw > 0
+	var degrades []string // the keys that ask for degrade
+	if c.Policy.Degrade.BeforeWithdraw > 0 {
+		degrades = append(degrades, "policy.degrade.before_withdraw")
+	}
 	for i, r := range c.Policy.Rules {
 		rp := fmt.Sprintf("policy.rules[%d]", i)
 		if r.When.Check != "" && !checks[r.When.Check] {
@@ -33,15 +36,17 @@ func (c *Config) crossCheck(p *yamlconf.Problems) {
 			}
 		}
 		if r.Action == policy.ActionDegrade {
-			degrades = true
+			degrades = append(degrades, rp+".action")
 		}
 	}
 	if cn := c.Policy.Canary; cn.IsValid() && service[cn.Prefix] {
 		p.Add("policy.canary", "the canary %s must differ from the service prefixes", cn.Prefix)
 	}
-	if kind := c.Speaker.Kind(); (kind == "bird" || kind == "frr") && degrades {
-		p.Add("policy", "degrade (a rule with action degrade, or degrade.before_withdraw) needs a speaker that sets MED, AS-path prepend and communities at run time; the %s speaker cannot: "+
-			"use gobgp or gobgpapi, or degrade with a route map in %s's own configuration and withdraw here", kind, kind)
+	if kind := c.Speaker.Kind(); kind == "bird" || kind == "frr" {
+		for _, key := range degrades {
+			p.Add(key, "degrade needs a speaker that sets MED, AS-path prepend and communities at run time; the %s speaker cannot: "+
+				"use gobgp or gobgpapi, or degrade with a route map in %s's own configuration and withdraw here", kind, kind)
+		}
 	}
 	if c.Speaker.Kind() == "" && len(c.Policy.Rules) > 0 {
 		p.Warn("policy.rules", "no speaker is configured, so nothing carries out these rules (set speaker.gobgp, bird, frr or gobgpapi)")
