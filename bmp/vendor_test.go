@@ -344,7 +344,8 @@ func ingestCapture(t *testing.T, dir string) *bmp.Station {
 			total += n
 			pr, pw := io.Pipe()
 			done := make(chan error, 1)
-			go func() { done <- st.Ingest(context.Background(), fmt.Sprintf("router-%d-%d", i, j), pr, nil) }()
+			name := fmt.Sprintf("router-%d-%d", i, j)
+			go func() { done <- st.Ingest(context.Background(), name, pr, nil) }()
 			go pw.Write(data[:whole])
 			t.Cleanup(func() {
 				pw.Close()
