@@ -91,6 +91,23 @@ func (a *auditLog) fail(err error) {
 	}
 }
 
+// AuditSpeakerStop records what stopping the speaker did to the prefixes the
+// engine manages, after Shutdown: the embedded speaker closes its sessions,
+// so upstreams drop a route the fleet guard kept; an external daemon keeps
+// announcing. The lines go to the same audit log as every decision.
+func (e *Engine) AuditSpeakerStop(ds []Decision) {
+	for _, d := range ds {
+		if d.Source == "" {
+			d.Source = SourceShutdown
+		}
+		if d.Evidence == nil {
+			d.Evidence = map[string]any{}
+		}
+		e.audit.write(d)
+		e.count(d)
+	}
+}
+
 // Audit returns the most recent decisions, oldest first.
 func (e *Engine) Audit() []Decision {
 	e.audit.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,7 +92,6 @@ func healthFindings(states []health.State) []finding.Finding {
 type policyPart struct {
 	a        *Agent
 	eng      *policy.Engine
-	audit    io.Writer
 	stopLoop func()
 	loopDone chan struct{}
 	once     sync.Once
@@ -153,7 +153,7 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c 
 		interval = time.Second
 	}
 	lctx, stop := context.WithCancel(ctx)
-	pp := &policyPart{a: a, eng: eng, audit: audit, stopLoop: stop, loopDone: make(chan struct{})}
+	pp := &policyPart{a: a, eng: eng, stopLoop: stop, loopDone: make(chan struct{})}
 	go func() {
 		defer close(pp.loopDone)
 		pp.loop(lctx, interval)
@@ -266,8 +266,9 @@ func (pp *policyPart) shutdown(ctx context.Context, sp *part) {
 	}
 	sp.stop(ctx)
 	now := pp.a.now()
+	var ds []policy.Decision
 	for _, s := range st {
-		if !s.Announced || !slicesContains(pp.eng.Prefixes(), s.Prefix) {
+		if !s.Announced || !slices.Contains(pp.eng.Prefixes(), s.Prefix) {
 			continue
 		}
 		d := policy.Decision{Time: now.UTC(), Prefix: s.Prefix, Source: policy.SourceShutdown, Outcome: policy.OutcomeApplied,
@@ -280,23 +281,9 @@ func (pp *policyPart) shutdown(ctx context.Context, sp *part) {
 			d.Reason = fmt.Sprintf("the agent stopped; the %s daemon keeps announcing the route", sp.kind)
 		}
 		pp.a.log.Warn("shutdown: route state after the speaker stopped", "prefix", s.Prefix, "action", d.Action, "reason", d.Reason)
-		if pp.audit != nil {
-			b, _ := json.Marshal(d)
-			// One write per line: a full disk loses the line, never half of it.
-			if _, err := pp.audit.Write(append(b, '\n')); err != nil {
-				pp.a.log.Error("policy audit", "err", err)
-			}
-		}
+		ds = append(ds, d)
 	}
-}
-
-func slicesContains(ps []netip.Prefix, p netip.Prefix) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
+	pp.eng.AuditSpeakerStop(ds)
 }
 
 // wakingApplier wakes the policy loop after the webhook applied alerts, so
