@@ -48,7 +48,7 @@ type Limits struct {
 	// AllowRouters, when not empty, are the only addresses (or prefixes)
 	// routers may connect from; others are closed at once. Dialled routers
 	// are always allowed.
-	AllowRouters []netip.Prefix `yaml:"allow_routers" json:"allow_routers,omitempty"`
+	AllowRouters []AddrOrPrefix `yaml:"allow_routers" json:"allow_routers,omitempty"`
 
 	// APIPageSize is the number of rows of one /routes or /peers answer
 	// unless the client asks for fewer with ?limit=; APIMaxPageSize is the
@@ -63,6 +63,36 @@ type Limits struct {
 	// a request waits up to APIWriteTimeout for its turn, then gets 503.
 	APIMaxConcurrent int `yaml:"api_max_concurrent" json:"api_max_concurrent"`
 }
+
+// AddrOrPrefix is an address (meaning its host route) or a prefix, as
+// allow_routers lists them.
+type AddrOrPrefix struct{ netip.Prefix }
+
+// ParseAddrOrPrefix reads "192.0.2.1", "2001:db8::1" or "192.0.2.0/24".
+func ParseAddrOrPrefix(s string) (AddrOrPrefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return AddrOrPrefix{p.Masked()}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return AddrOrPrefix{}, fmt.Errorf("%q is neither an address nor a prefix (write it like 192.0.2.1, 192.0.2.0/24 or 2001:db8::/48)", s)
+	}
+	a = a.Unmap()
+	return AddrOrPrefix{netip.PrefixFrom(a, a.BitLen())}, nil
+}
+
+// UnmarshalText reads what ParseAddrOrPrefix reads (YAML and JSON).
+func (p *AddrOrPrefix) UnmarshalText(b []byte) error {
+	v, err := ParseAddrOrPrefix(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// MarshalText writes the prefix.
+func (p AddrOrPrefix) MarshalText() ([]byte, error) { return []byte(p.Prefix.String()), nil }
 
 // DefaultLimits are the limits of a station whose configuration sets none.
 func DefaultLimits() Limits {
@@ -128,7 +158,7 @@ func (l Limits) allowed(a netip.Addr) bool {
 		return true
 	}
 	for _, p := range l.AllowRouters {
-		if p.Contains(a.Unmap()) {
+		if p.Prefix.Contains(a.Unmap()) {
 			return true
 		}
 	}

@@ -215,7 +215,7 @@ func TestLimitConnectionsPerSource(t *testing.T) {
 
 // TestLimitAllowRouters: only the allowed address gets a session.
 func TestLimitAllowRouters(t *testing.T) {
-	ls := startLimited(t, bmp.Limits{AllowRouters: []netip.Prefix{netip.MustParsePrefix("127.0.5.1/32")}})
+	ls := startLimited(t, bmp.Limits{AllowRouters: []bmp.AddrOrPrefix{{Prefix: netip.MustParsePrefix("127.0.5.1/32")}}})
 	bad := dialFrom(t, "127.0.5.2", ls.port)
 	bad.Write(gen.Initiation("intruder"))
 	expectClosed(t, bad, "a router outside allow_routers")

@@ -183,15 +183,11 @@ func bmpServeConfig(cmd *cobra.Command, cfgPath, listen string, dial, profiles, 
 		fc.OwnPrefixes = append(fc.OwnPrefixes, p.Masked())
 	}
 	for _, s := range allow {
-		p, err := netip.ParsePrefix(s)
+		p, err := bmp.ParseAddrOrPrefix(s)
 		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return sc, fc, usageErr("--allow-router %q: not an address or a prefix such as 192.0.2.0/24", s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			return sc, fc, usageErr("--allow-router: %v", err)
 		}
-		sc.Limits.AllowRouters = append(sc.Limits.AllowRouters, p.Masked())
+		sc.Limits.AllowRouters = append(sc.Limits.AllowRouters, p)
 	}
 	if idle > 0 {
 		sc.Limits.IdleTimeout = yamlconf.Duration(idle)

@@ -228,7 +228,7 @@ func TestBMPServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sc.Listen != "127.0.0.1:1" || len(sc.Limits.AllowRouters) != 2 || sc.Limits.AllowRouters[0] != netip.MustParsePrefix("192.0.2.1/32") ||
+	if sc.Listen != "127.0.0.1:1" || len(sc.Limits.AllowRouters) != 2 || sc.Limits.AllowRouters[0].Prefix != netip.MustParsePrefix("192.0.2.1/32") ||
 		sc.Limits.IdleTimeout.D() != 90*time.Second {
 		t.Fatalf("station config %+v", sc)
 	}
