@@ -247,6 +247,9 @@ func (a *Agent) applyReload(ctx context.Context) error {
 	okGauge := a.self.GetOrCreateGauge("anydiag_config_last_reload_successful", nil)
 	cfg, err := config.Load(a.opts.ConfigPath)
 	if err == nil {
+		for _, w := range cfg.Warnings() {
+			a.log.Warn("configuration", "warning", w.String())
+		}
 		var comps *components
 		comps, err = a.comps.reconfigure(ctx, a, cfg)
 		if err == nil {
