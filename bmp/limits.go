@@ -32,13 +32,15 @@ type Limits struct {
 	// changes of held routes still apply.
 	MaxRoutesPerPeer   int `yaml:"max_routes_per_peer" json:"max_routes_per_peer"`
 	MaxRoutesPerRouter int `yaml:"max_routes_per_router" json:"max_routes_per_router"`
-	// IdleTimeout closes a session whose next message has not arrived in
-	// full within it: a silent router, or one that sends a byte a second.
-	// It grows to StatisticsIntervals × the router's observed statistics
-	// interval when that is longer.
+	// IdleTimeout closes a session whose message has not arrived in full
+	// within it once its first byte came (one that sends a byte a second),
+	// or whose first message has not arrived within it (one that never
+	// speaks). Between messages a router that sends no Statistics Reports
+	// may stay silent: a stable router has nothing to say.
 	IdleTimeout yamlconf.Duration `yaml:"idle_timeout" json:"idle_timeout"`
-	// StatisticsIntervals is the number of statistics intervals a router
-	// may stay silent (default 3).
+	// StatisticsIntervals is the number of its statistics intervals a
+	// router that sends Statistics Reports may stay silent (default 3; at
+	// least IdleTimeout).
 	StatisticsIntervals int `yaml:"statistics_intervals" json:"statistics_intervals"`
 	// RouterTTL removes a disconnected router (its peers and their last
 	// down reasons) that long after its session ended; PeerTTL removes a

@@ -359,11 +359,31 @@ func TestLimitRoutesPerPeer(t *testing.T) {
 	}
 }
 
-// TestLimitIdleTimeout: a sender that trickles one byte every 20 ms never
-// completes a message within the 300 ms idle timeout and is cut off, as is
-// one that sends nothing.
+// TestLimitIdleTimeout: with a 300 ms idle timeout, a sender that trickles
+// one byte every 20 ms never completes a message and is cut off, as is a
+// connection that never sends its first message, and a router that reports
+// statistics every 100 ms (by the station's clock) and then falls silent.
+// A router that sent its Initiation and has nothing more to say (no
+// statistics: GoBGP's and FRR's default) is left alone.
 func TestLimitIdleTimeout(t *testing.T) {
 	ls := startLimited(t, bmp.Limits{IdleTimeout: yamlconf.Duration(300 * time.Millisecond)})
+	quiet := dialFrom(t, "127.0.8.3", ls.port)
+	quiet.Write(gen.Initiation("quiet"))
+	waitFor(t, "the quiet router", 10*time.Second, func() (bool, string) { return len(ls.st.Routers()) == 1, "" })
+
+	stats := dialFrom(t, "127.0.8.4", ls.port)
+	p := peerN(1)
+	stats.Write(append(gen.Initiation("stats"), gen.PeerUp(p, false)...))
+	report := gen.Message(1, gen.PeerHeader(p), []byte{0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 0})
+	stats.Write(report)
+	waitFor(t, "the first statistics report", 10*time.Second, func() (bool, string) {
+		v := metric(ls.st, `anydiag_bmp_messages_total{router="127.0.8.4",type="statistics_report"}`)
+		return v == 1, fmt.Sprint(v)
+	})
+	ls.clock.Add(100 * time.Millisecond)
+	stats.Write(report)
+	expectClosed(t, stats, "a router silent for 3 statistics intervals")
+
 	slow := dialFrom(t, "127.0.8.1", ls.port)
 	msg := gen.Initiation("slowloris")
 	stop := make(chan struct{})
@@ -384,12 +404,24 @@ func TestLimitIdleTimeout(t *testing.T) {
 	}()
 	silent := dialFrom(t, "127.0.8.2", ls.port)
 	expectClosed(t, silent, "a silent sender")
-	waitFor(t, "both sessions closed idle", 20*time.Second, func() (bool, string) {
+	expectClosed(t, slow, "a byte-trickling sender")
+	waitFor(t, "three sessions closed idle", 20*time.Second, func() (bool, string) {
 		v := metric(ls.st, `anydiag_bmp_sessions_closed_total{reason="idle_timeout"}`)
-		return v == 2, fmt.Sprint(v)
+		return v == 3, fmt.Sprint(v)
 	})
-	if hits(ls.st, "idle_timeout") != 2 || !hasFinding(ls.st, "idle_timeout") {
+	if hits(ls.st, "idle_timeout") != 3 || !hasFinding(ls.st, "idle_timeout") {
 		t.Fatalf("hits %v", hits(ls.st, "idle_timeout"))
+	}
+	// The trickler was cut more than 300 ms after it started, itself after
+	// the quiet router's Initiation: the quiet router has been silent longer
+	// than the idle timeout, and stays.
+	for _, r := range ls.st.Routers() {
+		if r.SysName == "quiet" && !r.Connected {
+			t.Fatal("the quiet router was cut off")
+		}
+	}
+	if v := metric(ls.st, "anydiag_bmp_routers_connected"); v != 1 {
+		t.Fatalf("%v routers connected, want the quiet one", v)
 	}
 }
 

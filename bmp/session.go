@@ -27,7 +27,8 @@ type session struct {
 	lastGen uint64
 
 	// deadline, when the stream has one, is armed so that each message must
-	// arrive in full within idle(); armedAt is when it last was.
+	// arrive in full within idle() and silence between messages lasts at
+	// most silence(); armedAt is when the message deadline last was.
 	deadline deadliner
 	armedAt  time.Time
 	// statsEvery is the longest gap seen between two Statistics Reports of
@@ -36,6 +37,8 @@ type session struct {
 	// pending is set while a session from the address of a live router has
 	// not sent its Initiation yet.
 	pending bool
+	// started is set once a whole message arrived.
+	started bool
 	// dropped counts announcements dropped at a route cap in the current
 	// message, reported once per message.
 	dropped int
@@ -44,29 +47,64 @@ type session struct {
 // maxStatsEvery bounds the statistics interval a router can claim.
 const maxStatsEvery = time.Hour
 
-// idle is the time the next message has to arrive in full.
-func (ss *session) idle() time.Duration {
-	return max(ss.st.lim.IdleTimeout.D(), time.Duration(ss.st.lim.StatisticsIntervals)*ss.statsEvery)
+// idle is the time a message has to arrive in full once its first byte
+// came (and a new session has to send its first message): a sender that
+// trickles bytes is cut off by it.
+func (ss *session) idle() time.Duration { return ss.st.lim.IdleTimeout.D() }
+
+// silence is how long the stream may stay silent between two messages:
+// unlimited (0) for a router that sends no Statistics Reports, since a
+// stable router has nothing to say (TCP keepalive still finds a dead one);
+// StatisticsIntervals × its interval, and at least idle(), for one that
+// does.
+func (ss *session) silence() time.Duration {
+	if ss.statsEvery == 0 {
+		return 0
+	}
+	return max(ss.idle(), time.Duration(ss.st.lim.StatisticsIntervals)*ss.statsEvery)
 }
 
-// arm pushes the read deadline forward. It is re-armed only once a quarter
-// of the timeout has passed, so a fast stream does not pay a timer update
-// per message. Deadlines are wall-clock by nature (the kernel's), so this
-// uses time.Now, not the station's clock.
-func (ss *session) arm() {
-	now := time.Now()
-	idle := ss.idle()
-	if !ss.armedAt.IsZero() && now.Sub(ss.armedAt) < idle/4 {
-		return
+// await applies the read deadlines before a message: the silence deadline
+// while nothing is buffered, then idle() for the message itself. The
+// message deadline is re-armed only once a quarter of it has passed, so a
+// fast stream (always buffered) does not pay a timer update per message.
+// Deadlines are wall-clock by nature (the kernel's), so this uses time.Now,
+// not the station's clock.
+func (ss *session) await() error {
+	if ss.rd.Buffered() == 0 {
+		var d time.Duration
+		if ss.started {
+			d = ss.silence()
+		} else {
+			d = ss.idle()
+		}
+		var at time.Time
+		if d > 0 {
+			at = time.Now().Add(d)
+		}
+		ss.deadline.SetReadDeadline(at)
+		ss.armedAt = time.Time{}
+		if err := ss.rd.Wait(); err != nil {
+			return err
+		}
 	}
-	ss.armedAt = now
-	ss.deadline.SetReadDeadline(now.Add(idle))
+	now := time.Now()
+	if ss.armedAt.IsZero() || now.Sub(ss.armedAt) >= ss.idle()/4 {
+		ss.armedAt = now
+		ss.deadline.SetReadDeadline(now.Add(ss.idle()))
+	}
+	return nil
 }
 
 func (ss *session) run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if ss.deadline != nil {
-			ss.arm()
+			if err := ss.await(); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
 		}
 		msg, err := ss.rd.Next()
 		if err != nil {
@@ -75,6 +113,7 @@ func (ss *session) run(ctx context.Context) error {
 			}
 			return err
 		}
+		ss.started = true
 		if err := ss.handle(msg); err != nil {
 			return err
 		}

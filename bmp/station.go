@@ -351,7 +351,11 @@ func (s *Station) Ingest(ctx context.Context, routerAddr string, r io.Reader, cl
 	case err == nil:
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		reason = limitIdle
-		s.limit(limitIdle, routerAddr, fmt.Sprintf("session closed: no whole message within %s", sess.idle()), 1)
+		detail := fmt.Sprintf("session closed: a message (or the first one) took longer than limits.idle_timeout %s to arrive", sess.idle())
+		if d := sess.silence(); d > 0 {
+			detail += fmt.Sprintf(", or the router was silent for %s (statistics_intervals × its statistics interval)", d)
+		}
+		s.limit(limitIdle, routerAddr, detail, 1)
 	case errors.As(err, &se):
 		reason = se.reason
 	case errors.As(err, &fe):

@@ -102,6 +102,18 @@ func NewReader(r io.Reader, max int) *Reader {
 	return &Reader{br: bufio.NewReaderSize(r, 64<<10), buf: make([]byte, 0, 4096), max: max}
 }
 
+// Buffered is the number of bytes read from the stream but not yet
+// returned: non-zero means the next message has begun to arrive.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Wait blocks until the next byte of the stream is available (io.EOF at
+// its end). The station waits here between messages under one deadline
+// (silence) and reads the message itself under another.
+func (r *Reader) Wait() error {
+	_, err := r.br.Peek(1)
+	return err
+}
+
 // Offset is the number of bytes consumed so far; it locates a framing error.
 func (r *Reader) Offset() int64 { return r.off }
 

@@ -35,6 +35,9 @@ func Initiation(sysName string) []byte {
 	return Message(4, tlv(2, []byte(sysName)), tlv(1, []byte("anydiag test router")))
 }
 
+// PeerHeader is p's per-peer header, for messages built with Message.
+func PeerHeader(p Peer) []byte { return p.header() }
+
 func (p Peer) header() []byte {
 	h := make([]byte, 42)
 	h[0] = p.Type
