@@ -125,7 +125,7 @@ bmp/README.md.`,
 	c.Flags().StringSliceVar(&profiles, "flap-profile", nil, "damping profile to track: cisco, juniper or a YAML FILE (see 'anydiag flaps --help'); repeatable (default cisco and juniper)")
 	c.Flags().StringSliceVar(&own, "own-prefix", nil, "the node's own anycast prefix, listed first in the flap report; repeatable")
 	c.Flags().StringSliceVar(&allow, "allow-router", nil, "only accept routers from this address or prefix; repeatable (default: any)")
-	c.Flags().DurationVar(&idle, "idle-timeout", 0, "close a router session whose next message has not arrived in full within this (default 5m, or 3 statistics intervals)")
+	c.Flags().DurationVar(&idle, "idle-timeout", 0, "close a router session whose message, once begun, or whose first message has not arrived within this (default 5m)")
 	return c
 }
 
