@@ -23,6 +23,7 @@ import (
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/safefile"
+	"github.com/anydiag/anydiag/internal/secret"
 	"github.com/anydiag/anydiag/speakers/bird"
 	"github.com/anydiag/anydiag/speakers/frr"
 	"github.com/anydiag/anydiag/speakers/gobgp"
@@ -368,7 +369,7 @@ func readToken(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	t, err := config.ReadSecret(path, "exporters.token_file")
+	t, err := secret.Read(path, "exporters.token_file")
 	if err != nil {
 		return "", fmt.Errorf("agent: %w", err)
 	}

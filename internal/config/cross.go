@@ -7,6 +7,7 @@ import (
 
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/collectors/health"
+	"github.com/anydiag/anydiag/internal/secret"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 )
 
@@ -53,7 +54,7 @@ func (c *Config) crossCheck(p *yamlconf.Problems) {
 	}
 
 	if f := c.Exporters.TokenFile; f != "" && !c.skipFiles {
-		if _, err := ReadSecret(f, "the token file"); err != nil {
+		if _, err := secret.Read(f, "the token file"); err != nil {
 			p.Add("exporters.token_file", "%v", err)
 		}
 	}
@@ -66,7 +67,7 @@ func (c *Config) crossCheck(p *yamlconf.Problems) {
 	}
 	if am := c.Exporters.Alertmanager; am != nil {
 		if am.TokenFile != "" && !c.skipFiles {
-			if _, err := ReadSecret(am.TokenFile, "the token file"); err != nil {
+			if _, err := secret.Read(am.TokenFile, "the token file"); err != nil {
 				p.Add("exporters.alertmanager.token_file", "%v", err)
 			}
 		}
