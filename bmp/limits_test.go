@@ -429,7 +429,9 @@ func TestLimitIdleTimeout(t *testing.T) {
 // address that does not begin with an Initiation is closed and the router's
 // routes stay; one that does replaces the old session.
 func TestReplacementNeedsInitiation(t *testing.T) {
-	ls := startLimited(t, bmp.Limits{MaxConnectionsPerSource: 3})
+	// Four: the stray session's slot is given back only after its client
+	// has seen the close, and the quiet and fresh ones follow at once.
+	ls := startLimited(t, bmp.Limits{MaxConnectionsPerSource: 4})
 	p := gen.Peer{Addr: netip.MustParseAddr("10.0.0.1"), AS: 64512}
 	routes := func(n int) []byte {
 		var b bytes.Buffer
