@@ -58,7 +58,7 @@ speaker:
   gobgp: {asn: 64500, router_id: 192.0.2.9, listen_port: -1, neighbors: [{address: 127.0.0.2, asn: 65001, connect_retry: 1h}]}
 health:
   checks:
-    - {name: svc, type: tcp, address: "%s", interval: 50ms, timeout: 50ms, rise: 1, fall: 1}
+    - {name: svc, type: tcp, address: "%s", interval: 500ms, timeout: 500ms, rise: 1, fall: 1}
 policy:
   interval: 1s
   audit_file: %s
