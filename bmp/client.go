@@ -2,16 +2,17 @@ package bmp
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
+
+	"github.com/anydiag/anydiag/internal/httpjson"
 )
 
-// Client reads a station's HTTP API (the CLI's `bgp peers` and `bgp routes`).
+// Client reads a station's HTTP API (the CLI's `bgp peers` and `bgp routes`,
+// the policy's fleet guard) through internal/httpjson.
 // Routes and Peers follow the pages (X-Next-Cursor) to the end.
 type Client struct {
 	// BaseURL is the station's HTTP address, "http://127.0.0.1:8080".
@@ -28,35 +29,15 @@ const NotServedHint = "the agent serves /api/v1/bmp/* when collectors.bmp.enable
 
 // get fetches one page into v and returns the next page's cursor.
 func (c *Client) get(ctx context.Context, path string, query url.Values, v any) (string, error) {
-	u := strings.TrimRight(c.BaseURL, "/") + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	h, err := httpjson.Client{BaseURL: c.BaseURL, HTTP: c.HTTP}.Get(ctx, path, query, v)
 	if err != nil {
-		return "", fmt.Errorf("bmp client: %w", err)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("bmp client: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		body := strings.TrimSpace(string(b))
-		if resp.StatusCode == http.StatusNotFound {
-			return "", fmt.Errorf("bmp client: GET %s: 404 from %s (%s): %s", path, c.BaseURL, body, NotServedHint)
+		var se *httpjson.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusNotFound {
+			return "", fmt.Errorf("bmp client: GET %s: 404 from %s (%s): %s", path, c.BaseURL, se.Message(), NotServedHint)
 		}
-		return "", fmt.Errorf("bmp client: GET %s: %s: %s", u, resp.Status, body)
+		return "", fmt.Errorf("bmp client: %w", err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return "", fmt.Errorf("bmp client: GET %s: decoding: %w", u, err)
-	}
-	return resp.Header.Get(NextCursorHeader), nil
+	return h.Get(NextCursorHeader), nil
 }
 
 // pages calls get for every page of path.

@@ -2,13 +2,13 @@ package flap
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
+
+	"github.com/anydiag/anydiag/internal/httpjson"
 )
 
 // FetchReport reads GET {baseURL}/api/v1/flaps from a station or agent that
@@ -21,43 +21,17 @@ func FetchReport(ctx context.Context, hc *http.Client, baseURL, profile string, 
 	if prefix.IsValid() {
 		q.Set("prefix", prefix.String())
 	}
-	u := strings.TrimRight(baseURL, "/") + "/api/v1/flaps"
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return Report{}, fmt.Errorf("flap client: %w", err)
-	}
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return Report{}, fmt.Errorf("flap client: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		body := strings.TrimSpace(string(b))
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			body = e.Error
-		}
-		if resp.StatusCode == http.StatusNotFound {
-			if body == "404 page not found" || body == "" {
-				// Whatever answered does not know the path at all.
-				return Report{}, fmt.Errorf("GET /api/v1/flaps: 404 from %s: it serves no flap tracker: %s", baseURL, ServedBy)
-			}
-			return Report{}, fmt.Errorf("GET /api/v1/flaps: 404 from %s: %s", baseURL, body)
-		}
-		return Report{}, fmt.Errorf("flap client: GET %s: %s: %s", u, resp.Status, body)
-	}
 	var r Report
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return Report{}, fmt.Errorf("flap client: GET %s: decoding: %w", u, err)
+	if _, err := (httpjson.Client{BaseURL: baseURL, HTTP: hc}).Get(ctx, "/api/v1/flaps", q, &r); err != nil {
+		var se *httpjson.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusNotFound {
+			if body := se.Message(); body != "404 page not found" && body != "" {
+				return Report{}, fmt.Errorf("GET /api/v1/flaps: 404 from %s: %s", baseURL, body)
+			}
+			// Whatever answered does not know the path at all.
+			return Report{}, fmt.Errorf("GET /api/v1/flaps: 404 from %s: it serves no flap tracker: %s", baseURL, ServedBy)
+		}
+		return Report{}, fmt.Errorf("flap client: %w", err)
 	}
 	return r, nil
 }

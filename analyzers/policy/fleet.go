@@ -3,14 +3,17 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/internal/httpjson"
 )
 
 // FleetCounter counts the PoPs that currently announce a prefix, this node
@@ -19,7 +22,8 @@ type FleetCounter interface {
 	Announcing(ctx context.Context, prefix netip.Prefix) (int, error)
 }
 
-// maxAPIBytes bounds the answers read from the BMP collector and Prometheus.
+// maxAPIBytes bounds the answers read from Prometheus (the BMP collector's
+// are bounded by its page size).
 const maxAPIBytes = 16 << 20
 
 // NewFleetCounter builds the counter a checked FleetGuardConfig describes; it
@@ -46,7 +50,8 @@ func NewFleetCounter(c FleetGuardConfig, client *http.Client) (FleetCounter, err
 }
 
 // BMPCounter counts distinct origins, next hops or PoPs among the routes a
-// BMP collector reports for the prefix (GET /api/v1/bmp/routes?prefix=P).
+// BMP collector reports for the prefix (GET /api/v1/bmp/routes?prefix=P,
+// every page).
 type BMPCounter struct {
 	BaseURL string
 	Client  *http.Client
@@ -58,41 +63,34 @@ type BMPCounter struct {
 	Table string
 }
 
-type bmpRoute struct {
-	Prefix  string   `json:"prefix"`
-	ASPath  []uint32 `json:"as_path"`
-	NextHop string   `json:"next_hop"`
-}
-
 // Announcing implements FleetCounter.
 func (b *BMPCounter) Announcing(ctx context.Context, prefix netip.Prefix) (int, error) {
-	q := url.Values{"prefix": {prefix.String()}}
-	if b.Table != "" {
-		q.Set("table", b.Table)
-	}
-	var routes []bmpRoute
-	if err := getJSON(ctx, b.Client, b.BaseURL+"/api/v1/bmp/routes?"+q.Encode(), &routes); err != nil {
-		return 0, fmt.Errorf("fleet guard: bmp: %w", err)
-	}
+	cl := &bmp.Client{BaseURL: b.BaseURL, HTTP: b.Client}
 	seen := map[string]bool{}
-	for _, r := range routes {
-		if r.Prefix != prefix.String() {
-			continue
-		}
-		var key string
-		switch b.CountBy {
-		case "next_hop":
-			key = r.NextHop
-		case "pop":
-			key = b.Pops[r.NextHop]
-		default:
-			if len(r.ASPath) > 0 {
-				key = strconv.FormatUint(uint64(r.ASPath[len(r.ASPath)-1]), 10)
+	err := cl.EachRoutes(ctx, bmp.RouteQuery{Prefix: prefix, Table: b.Table}, func(routes []bmp.RouteInfo) error {
+		for _, r := range routes {
+			if r.Prefix != prefix.String() {
+				continue
+			}
+			var key string
+			switch b.CountBy {
+			case "next_hop":
+				key = r.NextHop
+			case "pop":
+				key = b.Pops[r.NextHop]
+			default:
+				if len(r.ASPath) > 0 {
+					key = strconv.FormatUint(uint64(r.ASPath[len(r.ASPath)-1]), 10)
+				}
+			}
+			if key != "" {
+				seen[key] = true
 			}
 		}
-		if key != "" {
-			seen[key] = true
-		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fleet guard: %w", err)
 	}
 	return len(seen), nil
 }
@@ -121,8 +119,14 @@ type promResponse struct {
 func (p *PromQLCounter) Announcing(ctx context.Context, prefix netip.Prefix) (int, error) {
 	query := strings.ReplaceAll(p.Query, "$prefix", prefix.String())
 	var resp promResponse
-	if err := getJSON(ctx, p.Client, p.BaseURL+"/api/v1/query?"+url.Values{"query": {query}}.Encode(), &resp); err != nil {
-		return 0, fmt.Errorf("fleet guard: promql: %w", err)
+	cl := httpjson.Client{BaseURL: p.BaseURL, HTTP: p.Client, MaxBytes: maxAPIBytes}
+	if _, err := cl.Get(ctx, "/api/v1/query", url.Values{"query": {query}}, &resp); err != nil {
+		// Prometheus answers bad queries with 400 or 422 and a JSON error
+		// body worth decoding.
+		var se *httpjson.StatusError
+		if !errors.As(err, &se) || (se.Code != http.StatusBadRequest && se.Code != http.StatusUnprocessableEntity) || json.Unmarshal(se.Body, &resp) != nil {
+			return 0, fmt.Errorf("fleet guard: promql: %w", err)
+		}
 	}
 	if resp.Status != "success" {
 		return 0, fmt.Errorf("fleet guard: promql %q: %s: %s", query, resp.ErrorType, resp.Error)
@@ -160,28 +164,4 @@ func (p *PromQLCounter) Announcing(ctx context.Context, prefix netip.Prefix) (in
 		return 0, fmt.Errorf("fleet guard: promql: sample value %q is not a count", s)
 	}
 	return int(f), nil
-}
-
-func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIBytes))
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", u, err)
-	}
-	// Prometheus answers bad queries with 400 and a JSON error body worth decoding.
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnprocessableEntity {
-		return fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: HTTP %d: decoding: %w", u, resp.StatusCode, err)
-	}
-	return nil
 }

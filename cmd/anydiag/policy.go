@@ -6,16 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/internal/httpjson"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/spf13/cobra"
 )
 
@@ -74,24 +75,14 @@ every prefix is announced.`,
 
 func explainAgent(ctx context.Context, base string) (policy.Explanation, error) {
 	var x policy.Explanation
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	u := strings.TrimRight(base, "/") + "/api/v1/policy/explain"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
+	if _, err := url.ParseRequestURI(base); err != nil {
 		return x, usageErr("--agent: %v", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return x, runtimeErr(fmt.Errorf("asking the agent: %w", err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return x, runtimeErr(fmt.Errorf("GET %s: HTTP %d: %s", u, resp.StatusCode, strings.TrimSpace(string(b))))
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&x); err != nil {
-		return x, runtimeErr(fmt.Errorf("decoding the agent's explanation: %w", err))
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cl := httpjson.Client{BaseURL: base, MaxBytes: 16 << 20}
+	if _, err := cl.Get(ctx, "/api/v1/policy/explain", nil, &x); err != nil {
+		return x, runtimeErr(fmt.Errorf("asking the agent for its explanation: %w", err))
 	}
 	return x, nil
 }
@@ -100,7 +91,7 @@ func explainAgent(ctx context.Context, base string) (policy.Explanation, error) 
 // and refuses changes, which explain never makes.
 type assumeAnnounced struct{ prefixes []netip.Prefix }
 
-func (a assumeAnnounced) Announce(context.Context, netip.Prefix, policy.Attributes) error {
+func (a assumeAnnounced) Announce(context.Context, netip.Prefix, speakers.Attributes) error {
 	return fmt.Errorf("offline explain does not announce")
 }
 
@@ -108,10 +99,10 @@ func (a assumeAnnounced) Withdraw(context.Context, netip.Prefix) error {
 	return fmt.Errorf("offline explain does not withdraw")
 }
 
-func (a assumeAnnounced) State(context.Context) ([]policy.PrefixState, error) {
-	out := make([]policy.PrefixState, len(a.prefixes))
+func (a assumeAnnounced) State(context.Context) ([]speakers.PrefixState, error) {
+	out := make([]speakers.PrefixState, len(a.prefixes))
 	for i, p := range a.prefixes {
-		out[i] = policy.PrefixState{Prefix: p, Announced: true}
+		out[i] = speakers.PrefixState{Prefix: p, Announced: true}
 	}
 	return out, nil
 }
