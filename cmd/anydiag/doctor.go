@@ -154,31 +154,12 @@ func runDoctor(cmd *cobra.Command, in doctorInputs, procRoot, ns string, interva
 	return r
 }
 
-// doctorOptics reads configured EEPROM files and interfaces, or scans.
+// doctorOptics reads the configured EEPROM files and interfaces, and scans
+// every interface when neither is configured.
 func doctorOptics(cmd *cobra.Command, in doctorInputs) ([]optics.Module, error) {
-	var ptrs []*optics.Module
-	for iface, path := range in.opticsFiles {
-		ms, err := opticsFromFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", iface, err)
-		}
-		for _, m := range ms {
-			m.Interface = iface
-		}
-		ptrs = append(ptrs, ms...)
-	}
-	if len(in.opticsFiles) == 0 || len(in.opticsIfaces) > 0 {
-		ms, err := opticsFromInterfaces(cmd, in.opticsIfaces)
-		if err != nil {
-			return nil, err
-		}
-		ptrs = append(ptrs, ms...)
-	}
-	out := make([]optics.Module, 0, len(ptrs))
-	for _, m := range ptrs {
-		out = append(out, *m)
-	}
-	return out, nil
+	return optics.Read(cmd.Context(), optics.Sources{
+		Files: in.opticsFiles, Interfaces: in.opticsIfaces, Scan: len(in.opticsFiles) == 0,
+	})
 }
 
 func emitDoctor(cmd *cobra.Command, r doctorReport) error {

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"os"
 	"strings"
 
 	"github.com/anydiag/anydiag/collectors/optics"
@@ -40,15 +36,16 @@ Reading a device needs CAP_NET_ADMIN.`,
 			if file != "" && len(ifaces) > 0 {
 				return usageErr("--eeprom-file and --iface exclude each other")
 			}
-			var mods []*optics.Module
-			var err error
+			src := optics.Sources{Interfaces: ifaces, Scan: true}
 			if file != "" {
-				mods, err = opticsFromFile(file)
-			} else {
-				mods, err = opticsFromInterfaces(cmd, ifaces)
+				src = optics.Sources{Files: map[string]string{"": file}}
 			}
+			mods, err := optics.Read(cmd.Context(), src)
 			if err != nil {
 				return runtimeErr(err)
+			}
+			if mods == nil {
+				mods = []optics.Module{}
 			}
 			return emit(cmd, mods, func(w io.Writer) error { return writeModules(w, mods) })
 		},
@@ -58,57 +55,7 @@ Reading a device needs CAP_NET_ADMIN.`,
 	return c
 }
 
-func opticsFromFile(path string) ([]*optics.Module, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("optics: %w", err)
-	}
-	img, err := optics.ParseDump(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	m, err := optics.Decode(img)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	m.Source = "file"
-	return []*optics.Module{m}, nil
-}
-
-func opticsFromInterfaces(cmd *cobra.Command, names []string) ([]*optics.Module, error) {
-	explicit := len(names) > 0
-	if !explicit {
-		ifs, err := net.Interfaces()
-		if err != nil {
-			return nil, fmt.Errorf("optics: list interfaces: %w", err)
-		}
-		for _, i := range ifs {
-			names = append(names, i.Name)
-		}
-	}
-	mods := []*optics.Module{}
-	for _, name := range names {
-		img, src, err := optics.ReadInterface(cmd.Context(), name)
-		if err != nil {
-			// When scanning, most interfaces (lo, veth, bridges) have no
-			// module: that is not a failure.
-			if !explicit && errors.Is(err, optics.ErrNotSupported) {
-				slog.Debug("no module", "iface", name, "err", err)
-				continue
-			}
-			return nil, err
-		}
-		m, err := optics.Decode(img)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		m.Interface, m.Source = name, src
-		mods = append(mods, m)
-	}
-	return mods, nil
-}
-
-func writeModules(w io.Writer, mods []*optics.Module) error {
+func writeModules(w io.Writer, mods []optics.Module) error {
 	if len(mods) == 0 {
 		_, err := fmt.Fprintln(w, "no transceiver modules found")
 		return err
@@ -117,7 +64,7 @@ func writeModules(w io.Writer, mods []*optics.Module) error {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		if err := writeModule(w, m); err != nil {
+		if err := writeModule(w, &m); err != nil {
 			return err
 		}
 	}

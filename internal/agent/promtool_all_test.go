@@ -138,6 +138,7 @@ collectors:
 		// Escaped once: \t stays a tab, quote and backslash and line feed
 		// get one backslash.
 		`anydiag_thermal_sensor_celsius{chip="odd` + "\t" + `chip \"x\" \\",sensor="temp1",label="core` + "\t" + `\"0\" C:\\x\ny"} 45`,
+		`anydiag_thermal_cooling_device_state{device="cooling_device2",type="intel_powerclamp"} -1`,
 		`anydiag_link_up{device="lo"} 1`,
 		`anydiag_host_prerequisite_ok `,
 		`anydiag_build_info{version="test",node="pop \"1\"",site="lab\\1",continent="EU"} 1`,
