@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/anydiag/anydiag/analyzers/dampening"
 )
 
 // BenchmarkFlapTracker feeds 1,000,000 events over 100,000 distinct prefixes
@@ -28,7 +30,7 @@ func BenchmarkFlapTracker(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		tr, err := NewTracker(Cisco)
+		tr, err := NewTracker(dampening.Cisco)
 		if err != nil {
 			b.Fatal(err)
 		}

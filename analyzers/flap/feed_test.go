@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/bmp/wire"
 )
 
 func TestFeed(t *testing.T) {
-	s, err := NewSet(Cisco, Juniper)
+	s, err := NewSet(dampening.Cisco, dampening.Juniper)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/analyzers/flap"
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/lab"
@@ -81,7 +82,7 @@ func TestLabFlapFromFRRBMP(t *testing.T) {
 		st.Serve(ctx, ln)
 	}()
 
-	set, err := flap.NewSet(flap.Cisco)
+	set, err := flap.NewSet(dampening.Cisco)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/internal/finding"
 )
 
@@ -16,7 +17,7 @@ type Config struct {
 	// empty means both.
 	Profiles []string `yaml:"profiles"`
 	// CustomProfiles are tracked too, each under its own name.
-	CustomProfiles []Profile `yaml:"custom_profiles"`
+	CustomProfiles []dampening.Profile `yaml:"custom_profiles"`
 	// OwnPrefixes are the node's anycast prefixes, reported first and at full severity.
 	OwnPrefixes []netip.Prefix `yaml:"own_prefixes"`
 }
@@ -25,11 +26,11 @@ type Config struct {
 func NewSetFromConfig(c Config) (*Set, error) {
 	names := c.Profiles
 	if len(names) == 0 && len(c.CustomProfiles) == 0 {
-		names = []string{Cisco.Name, Juniper.Name}
+		names = []string{dampening.Cisco.Name, dampening.Juniper.Name}
 	}
-	var ps []Profile
+	var ps []dampening.Profile
 	for _, n := range names {
-		p, ok := Builtin(n)
+		p, ok := dampening.Builtin(n)
 		if !ok {
 			return nil, fmt.Errorf("flap: unknown built-in profile %q (want cisco or juniper; put others under custom_profiles)", n)
 		}
@@ -46,7 +47,7 @@ type Set struct {
 }
 
 // NewSet returns a set with a tracker per profile; names must be unique.
-func NewSet(profiles ...Profile) (*Set, error) {
+func NewSet(profiles ...dampening.Profile) (*Set, error) {
 	if len(profiles) == 0 {
 		return nil, fmt.Errorf("flap: a set needs at least one profile")
 	}
@@ -103,7 +104,7 @@ func (s *Set) Prune(now time.Time) int {
 
 // Report is the JSON document of GET /api/v1/flaps.
 type Report struct {
-	Profile  Profile           `json:"profile"`
+	Profile  dampening.Profile `json:"profile"`
 	At       time.Time         `json:"at"`
 	Entries  []Status          `json:"entries"`
 	Findings []finding.Finding `json:"findings"`
@@ -172,42 +173,4 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(rep)
-}
-
-// profileJSON writes durations in seconds, which every JSON reader understands.
-type profileJSON struct {
-	Name                   string  `json:"name"`
-	WithdrawalPenalty      float64 `json:"withdrawal_penalty"`
-	ReadvertisementPenalty float64 `json:"readvertisement_penalty"`
-	AttributeChangePenalty float64 `json:"attribute_change_penalty"`
-	SuppressThreshold      float64 `json:"suppress_threshold"`
-	ReuseThreshold         float64 `json:"reuse_threshold"`
-	HalfLifeSeconds        float64 `json:"half_life_seconds"`
-	MaxSuppressSeconds     float64 `json:"max_suppress_seconds"`
-	Ceiling                float64 `json:"ceiling"`
-}
-
-// MarshalJSON writes the profile with durations in seconds and its ceiling.
-func (p Profile) MarshalJSON() ([]byte, error) {
-	return json.Marshal(profileJSON{
-		Name: p.Name, WithdrawalPenalty: p.WithdrawalPenalty, ReadvertisementPenalty: p.ReadvertisementPenalty,
-		AttributeChangePenalty: p.AttributeChangePenalty, SuppressThreshold: p.SuppressThreshold,
-		ReuseThreshold: p.ReuseThreshold, HalfLifeSeconds: p.HalfLife.Seconds(),
-		MaxSuppressSeconds: p.MaxSuppress.Seconds(), Ceiling: p.Ceiling(),
-	})
-}
-
-// UnmarshalJSON reads what MarshalJSON writes.
-func (p *Profile) UnmarshalJSON(b []byte) error {
-	var j profileJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
-	}
-	*p = Profile{
-		Name: j.Name, WithdrawalPenalty: j.WithdrawalPenalty, ReadvertisementPenalty: j.ReadvertisementPenalty,
-		AttributeChangePenalty: j.AttributeChangePenalty, SuppressThreshold: j.SuppressThreshold,
-		ReuseThreshold: j.ReuseThreshold, HalfLife: time.Duration(j.HalfLifeSeconds * float64(time.Second)),
-		MaxSuppress: time.Duration(j.MaxSuppressSeconds * float64(time.Second)),
-	}
-	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/anydiag/anydiag/analyzers/dampening"
 )
 
 // Kind is what happened to a route.
@@ -107,9 +109,8 @@ type vantage struct{ router, peer string }
 // Tracker holds the figure of merit of every (router, peer, prefix) that has
 // been penalised, for one profile. It is safe for concurrent use.
 type Tracker struct {
-	profile    Profile
-	ceiling    float64
-	halfLifeNs float64
+	profile dampening.Profile
+	ceiling float64
 
 	mu      sync.Mutex
 	vpIndex map[vantage]uint32
@@ -118,21 +119,20 @@ type Tracker struct {
 }
 
 // NewTracker returns an empty tracker for p, which must be valid.
-func NewTracker(p Profile) (*Tracker, error) {
+func NewTracker(p dampening.Profile) (*Tracker, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	return &Tracker{
-		profile:    p,
-		ceiling:    p.Ceiling(),
-		halfLifeNs: float64(p.HalfLife.Nanoseconds()),
-		vpIndex:    map[vantage]uint32{},
-		entries:    map[key]state{},
+		profile: p,
+		ceiling: p.Ceiling(),
+		vpIndex: map[vantage]uint32{},
+		entries: map[key]state{},
 	}, nil
 }
 
 // Profile returns the tracker's profile.
-func (t *Tracker) Profile() Profile { return t.profile }
+func (t *Tracker) Profile() dampening.Profile { return t.profile }
 
 // Len is the number of entries held.
 func (t *Tracker) Len() int {
@@ -168,10 +168,7 @@ func (k key) prefix() netip.Prefix {
 // p(t) = p0 × 2^(-(t - t0) / half-life); a suppressed route is released once
 // p < reuse. Time never runs backwards: an older timestamp decays nothing.
 func (t *Tracker) decay(s state, nowNs int64) (float64, bool) {
-	p := s.penalty
-	if dt := nowNs - s.lastNs; dt > 0 {
-		p *= math.Exp2(-float64(dt) / t.halfLifeNs)
-	}
+	p := dampening.Decay(s.penalty, time.Duration(nowNs-s.lastNs), t.profile.HalfLife)
 	suppressed := s.flags&flagSuppressed != 0 && p >= t.profile.ReuseThreshold
 	return p, suppressed
 }
@@ -259,8 +256,7 @@ func (t *Tracker) status(k key, s state, nowNs int64) Status {
 		At:         time.Unix(0, nowNs).UTC(),
 	}
 	if suppressed {
-		// Time to reuse: half-life × log2(p / reuse).
-		st.ReuseInSeconds = t.profile.HalfLife.Seconds() * math.Log2(p/t.profile.ReuseThreshold)
+		st.ReuseInSeconds = dampening.DecayTime(p, t.profile.ReuseThreshold, t.profile.HalfLife).Seconds()
 	}
 	return st
 }

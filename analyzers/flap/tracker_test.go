@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/internal/finding"
 )
 
@@ -32,7 +33,7 @@ func TestTrackerSequences(t *testing.T) {
 	m := time.Minute
 	tests := []struct {
 		name    string
-		profile Profile
+		profile dampening.Profile
 		steps   []step
 	}{
 		{
@@ -43,7 +44,7 @@ func TestTrackerSequences(t *testing.T) {
 			// 30m:   A, W         -> 1500/2 + 1000 = 1750  (not above 2000)
 			// 30m:   A, W         -> 1750 + 1000 = 2750 > 2000: suppressed
 			name:    "cisco decay between flaps",
-			profile: Cisco,
+			profile: dampening.Cisco,
 			steps: []step{
 				{0, Withdraw, 1000, false},
 				{15 * m, Announce, 500, false},
@@ -58,7 +59,7 @@ func TestTrackerSequences(t *testing.T) {
 			// Juniper: W=1000 and re-advertisement 1000, suppress 3000.
 			// W, A, W at one instant: 3000, not above 3000; A: 4000 > 3000.
 			name:    "juniper counts re-advertisements",
-			profile: Juniper,
+			profile: dampening.Juniper,
 			steps: []step{
 				{0, Withdraw, 1000, false},
 				{0, Announce, 2000, false},
@@ -69,7 +70,7 @@ func TestTrackerSequences(t *testing.T) {
 		{
 			// Attribute changes cost 500: five at once are 2500 > 2000.
 			name:    "cisco attribute changes",
-			profile: Cisco,
+			profile: dampening.Cisco,
 			steps: []step{
 				{0, AttrChange, 500, false},
 				{0, AttrChange, 1000, false},
@@ -82,7 +83,7 @@ func TestTrackerSequences(t *testing.T) {
 			// A second withdrawal of a withdrawn route costs nothing; an
 			// announcement of a route never penalised keeps nothing.
 			name:    "duplicates are free",
-			profile: Cisco,
+			profile: dampening.Cisco,
 			steps: []step{
 				{0, Announce, 0, false},
 				{0, Withdraw, 1000, false},
@@ -94,7 +95,7 @@ func TestTrackerSequences(t *testing.T) {
 			// announcements between), still suppressed when decayed to 1000
 			// (below suppress, above reuse) after 900 × log2(3) = 1426.98 s.
 			name:    "suppressed until below reuse",
-			profile: Cisco,
+			profile: dampening.Cisco,
 			steps: []step{
 				{0, Withdraw, 1000, false},
 				{0, Announce, 1000, false},
@@ -127,7 +128,7 @@ func TestTrackerSequences(t *testing.T) {
 }
 
 func TestTrackerReuseTime(t *testing.T) {
-	tr, err := NewTracker(Cisco)
+	tr, err := NewTracker(dampening.Cisco)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestTrackerReuseTime(t *testing.T) {
 func TestTrackerCeiling(t *testing.T) {
 	// Ceiling = 750 × 2^(60/15) = 12000; a route at the ceiling is reused
 	// after exactly max-suppress: 900 × log2(12000/750) = 900 × 4 = 3600 s.
-	tr, err := NewTracker(Cisco)
+	tr, err := NewTracker(dampening.Cisco)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestTrackerCeiling(t *testing.T) {
 }
 
 func TestTrackerDecayAndPrune(t *testing.T) {
-	tr, err := NewTracker(Cisco)
+	tr, err := NewTracker(dampening.Cisco)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestTrackerDecayAndPrune(t *testing.T) {
 }
 
 func TestTrackerKeys(t *testing.T) {
-	tr, _ := NewTracker(Cisco)
+	tr, _ := NewTracker(dampening.Cisco)
 	prefixes := []netip.Prefix{
 		netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("192.0.2.0/25"),
 		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("::ffff:192.0.2.0/120"),
@@ -229,7 +230,7 @@ func TestTrackerKeys(t *testing.T) {
 }
 
 func TestFindings(t *testing.T) {
-	tr, _ := NewTracker(Cisco)
+	tr, _ := NewTracker(dampening.Cisco)
 	own := []netip.Prefix{anyPfx}
 	other := netip.MustParsePrefix("198.51.100.0/24")
 	// Own prefix: W, A, W at t0 → 2000, flapping (not above 2000), headroom 0.
@@ -253,38 +254,5 @@ func TestFindings(t *testing.T) {
 	// Same prefix dampened when it is ours is critical.
 	if fs := tr.Findings(t0, []netip.Prefix{netip.MustParsePrefix("198.51.0.0/16")}); fs[0].Severity != finding.Critical {
 		t.Fatalf("own dampened prefix: %+v", fs[0])
-	}
-}
-
-func TestProfiles(t *testing.T) {
-	if c := Cisco.Ceiling(); c != 12000 {
-		t.Fatalf("cisco ceiling %v", c)
-	}
-	good := "name: mine\nwithdrawal_penalty: 1000\nreadvertisement_penalty: 0\nattribute_change_penalty: 500\n" +
-		"suppress_threshold: 6000\nreuse_threshold: 750\nhalf_life: 15m\nmax_suppress: 60m\n"
-	p, err := ParseProfile([]byte(good))
-	if err != nil || p.SuppressThreshold != 6000 || p.HalfLife != 15*time.Minute {
-		t.Fatalf("%+v %v", p, err)
-	}
-	bad := map[string]string{
-		"unknown key":      good + "colour: red\n",
-		"suppress<=reuse":  "name: x\nsuppress_threshold: 700\nreuse_threshold: 750\nhalf_life: 15m\nmax_suppress: 60m\n",
-		"ceiling too low":  "name: x\nwithdrawal_penalty: 1000\nsuppress_threshold: 3000\nreuse_threshold: 750\nhalf_life: 30m\nmax_suppress: 30m\n",
-		"no half-life":     "name: x\nsuppress_threshold: 2000\nreuse_threshold: 750\nmax_suppress: 60m\n",
-		"negative penalty": "name: x\nwithdrawal_penalty: -1\nsuppress_threshold: 2000\nreuse_threshold: 750\nhalf_life: 15m\nmax_suppress: 60m\n",
-		"not yaml":         "{{",
-		"duration garbage": "name: x\nhalf_life: soon\n",
-		"missing name":     "suppress_threshold: 2000\nreuse_threshold: 750\nhalf_life: 15m\nmax_suppress: 60m\n",
-	}
-	for name, doc := range bad {
-		if _, err := ParseProfile([]byte(doc)); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-	if _, err := LoadProfile("juniper"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadProfile("/nonexistent/profile.yaml"); err == nil {
-		t.Fatal("missing file accepted")
 	}
 }

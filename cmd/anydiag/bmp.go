@@ -13,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/analyzers/flap"
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/internal/config"
@@ -159,11 +160,11 @@ func bmpServeConfig(cmd *cobra.Command, cfgPath, listen string, dial, profiles, 
 	if len(profiles) > 0 {
 		fc.Profiles, fc.CustomProfiles = nil, nil
 		for _, name := range profiles {
-			if _, ok := flap.Builtin(name); ok {
+			if _, ok := dampening.Builtin(name); ok {
 				fc.Profiles = append(fc.Profiles, name)
 				continue
 			}
-			p, err := flap.LoadProfile(name)
+			p, err := dampening.LoadProfile(name)
 			if err != nil {
 				return sc, fc, usageErr("--flap-profile: %v", err)
 			}
@@ -172,7 +173,7 @@ func bmpServeConfig(cmd *cobra.Command, cfgPath, listen string, dial, profiles, 
 		if len(fc.Profiles) == 0 {
 			// Custom profiles alone would drop the built-in ones the
 			// default report uses; keep them unless named otherwise.
-			fc.Profiles = []string{flap.Cisco.Name, flap.Juniper.Name}
+			fc.Profiles = []string{dampening.Cisco.Name, dampening.Juniper.Name}
 		}
 	}
 	for _, s := range own {

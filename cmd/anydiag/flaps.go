@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/analyzers/flap"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/spf13/cobra"
@@ -45,7 +46,7 @@ suppressed).`,
   anydiag flaps --profile ./strict.yaml --collector http://127.0.0.1:8080 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := flap.LoadProfile(profile)
+			p, err := dampening.LoadProfile(profile)
 			if err != nil {
 				return usageErr("--profile: %v", err)
 			}
@@ -59,7 +60,7 @@ suppressed).`,
 			if err != nil {
 				return runtimeErr(err)
 			}
-			if _, builtin := flap.Builtin(profile); !builtin && !sameProfile(rep.Profile, p) {
+			if _, builtin := dampening.Builtin(profile); !builtin && !sameProfile(rep.Profile, p) {
 				return usageErr("--profile %s: the station tracks a profile named %q with other parameters (%+v); give it the same file", profile, p.Name, rep.Profile)
 			}
 			if err := emit(cmd, rep, func(w io.Writer) error { return writeFlaps(w, rep) }); err != nil {
@@ -118,7 +119,7 @@ func writeFlaps(w io.Writer, rep flap.Report) error {
 }
 
 // sameProfile compares profiles as they cross JSON (durations in seconds).
-func sameProfile(a, b flap.Profile) bool {
+func sameProfile(a, b dampening.Profile) bool {
 	return a.Name == b.Name && a.WithdrawalPenalty == b.WithdrawalPenalty && a.ReadvertisementPenalty == b.ReadvertisementPenalty &&
 		a.AttributeChangePenalty == b.AttributeChangePenalty && a.SuppressThreshold == b.SuppressThreshold &&
 		a.ReuseThreshold == b.ReuseThreshold && a.HalfLife.Round(time.Millisecond) == b.HalfLife.Round(time.Millisecond) &&

@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/analyzers/flap"
 )
 
 func TestFlapsCommand(t *testing.T) {
-	set, err := flap.NewSet(flap.Cisco, flap.Juniper)
+	set, err := flap.NewSet(dampening.Cisco, dampening.Juniper)
 	if err != nil {
 		t.Fatal(err)
 	}
