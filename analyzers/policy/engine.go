@@ -829,7 +829,7 @@ func (e *Engine) count(d Decision) {
 	if e.o.Metrics == nil {
 		return
 	}
-	name := fmt.Sprintf(`anydiag_policy_decisions_total{prefix=%q,action=%q,outcome=%q}`, d.Prefix, d.Action, d.Outcome)
+	name := prometheus.Name("anydiag_policy_decisions_total", "prefix", d.Prefix.String(), "action", d.Action, "outcome", string(d.Outcome))
 	c, ok := e.decisions[name]
 	if !ok {
 		c = e.o.Metrics.GetOrCreateCounter(name)
@@ -837,7 +837,7 @@ func (e *Engine) count(d Decision) {
 	}
 	c.Inc()
 	if d.Guard == GuardFleet {
-		e.o.Metrics.GetOrCreateCounter(fmt.Sprintf(`anydiag_policy_fleet_guard_refusals_total{prefix=%q}`, d.Prefix)).Inc()
+		e.o.Metrics.GetOrCreateCounter(prometheus.Name("anydiag_policy_fleet_guard_refusals_total", "prefix", d.Prefix.String())).Inc()
 	}
 }
 
@@ -851,7 +851,8 @@ func (e *Engine) register(s *metrics.Set) {
 			}
 		}
 		announced := get(func(ps *prefixState) float64 { return b2f(ps.announced) })
-		s.GetOrCreateGauge(fmt.Sprintf(`anydiag_policy_announced{prefix=%q}`, p), func() float64 {
+		pl := p.String()
+		s.GetOrCreateGauge(prometheus.Name("anydiag_policy_announced", "prefix", pl), func() float64 {
 			v := announced()
 			if v == 1 && e.o.Advertised != nil {
 				// Asked with mu released: the speaker has its own locks.
@@ -861,19 +862,19 @@ func (e *Engine) register(s *metrics.Set) {
 			}
 			return v
 		})
-		s.GetOrCreateGauge(fmt.Sprintf(`anydiag_policy_degraded{prefix=%q}`, p), get(func(ps *prefixState) float64 {
+		s.GetOrCreateGauge(prometheus.Name("anydiag_policy_degraded", "prefix", pl), get(func(ps *prefixState) float64 {
 			return b2f(ps.announced && ps.attrs.Degraded())
 		}))
-		s.GetOrCreateGauge(fmt.Sprintf(`anydiag_policy_dampening_penalty{prefix=%q}`, p), get(func(ps *prefixState) float64 {
+		s.GetOrCreateGauge(prometheus.Name("anydiag_policy_dampening_penalty", "prefix", pl), get(func(ps *prefixState) float64 {
 			return ps.penalty.decayed(e.o.Now(), e.damp.HalfLife)
 		}))
-		s.GetOrCreateGauge(fmt.Sprintf(`anydiag_policy_alert_holds{prefix=%q}`, p), get(func(ps *prefixState) float64 {
+		s.GetOrCreateGauge(prometheus.Name("anydiag_policy_alert_holds", "prefix", pl), get(func(ps *prefixState) float64 {
 			return float64(ps.alerts.len())
 		}))
 		if e.damp.Suppress > 0 {
-			s.GetOrCreateGauge(fmt.Sprintf(`anydiag_policy_dampening_suppress_threshold{prefix=%q}`, p), nil).Set(e.damp.Suppress)
+			s.GetOrCreateGauge(prometheus.Name("anydiag_policy_dampening_suppress_threshold", "prefix", pl), nil).Set(e.damp.Suppress)
 		}
-		s.GetOrCreateCounter(fmt.Sprintf(`anydiag_policy_fleet_guard_refusals_total{prefix=%q}`, p))
+		s.GetOrCreateCounter(prometheus.Name("anydiag_policy_fleet_guard_refusals_total", "prefix", pl))
 	}
 	s.GetOrCreateCounter("anydiag_policy_audit_write_failures_total")
 	s.GetOrCreateCounter("anydiag_policy_alert_holds_refused_total")

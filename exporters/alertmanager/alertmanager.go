@@ -156,7 +156,7 @@ func New(cfg Config, a Applier, log *slog.Logger) (*Receiver, error) {
 // Register exports the receiver's counters in s; call it before serving.
 func (r *Receiver) Register(s *metrics.Set) {
 	for reason, old := range r.ignored {
-		c := s.GetOrCreateCounter(fmt.Sprintf(`anydiag_alertmanager_alerts_ignored_total{reason=%q}`, reason))
+		c := s.GetOrCreateCounter(prometheus.Name("anydiag_alertmanager_alerts_ignored_total", "reason", reason))
 		c.Add(int(old.Get()))
 		r.ignored[reason] = c
 	}

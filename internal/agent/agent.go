@@ -274,11 +274,11 @@ func (a *Agent) applyReload(ctx context.Context) error {
 
 // onCycle records a task's findings and health.
 func (a *Agent) onCycle(task string, fs []finding.Finding, err error, took time.Duration) {
-	up := a.self.GetOrCreateGauge(fmt.Sprintf(`anydiag_collector_up{collector=%q}`, task), nil)
-	a.self.GetOrCreateGauge(fmt.Sprintf(`anydiag_collector_duration_seconds{collector=%q}`, task), nil).Set(took.Seconds())
+	up := a.self.GetOrCreateGauge(prometheus.Name("anydiag_collector_up", "collector", task), nil)
+	a.self.GetOrCreateGauge(prometheus.Name("anydiag_collector_duration_seconds", "collector", task), nil).Set(took.Seconds())
 	if err != nil {
 		up.Set(0)
-		a.self.GetOrCreateCounter(fmt.Sprintf(`anydiag_collector_failures_total{collector=%q}`, task)).Inc()
+		a.self.GetOrCreateCounter(prometheus.Name("anydiag_collector_failures_total", "collector", task)).Inc()
 		fs = append(fs, finding.New("collector.failed", "collector "+task,
 			fmt.Sprintf("collector %s failed: %v", task, err), map[string]any{"error": err.Error()}, a.now()))
 	} else {

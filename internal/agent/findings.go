@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -121,7 +120,7 @@ func (s *findingStore) rebuildMetrics() {
 		}
 	}
 	for _, sev := range []finding.Severity{finding.Info, finding.Warning, finding.Critical} {
-		set.NewGauge(fmt.Sprintf(`anydiag_findings{severity=%q}`, sev), nil).Set(float64(counts[sev]))
+		set.NewGauge(prometheus.Name("anydiag_findings", "severity", sev.String()), nil).Set(float64(counts[sev]))
 	}
 	s.metrics = set
 }
