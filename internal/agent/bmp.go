@@ -4,17 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/VictoriaMetrics/metrics"
-	"github.com/anydiag/anydiag/exporters/prometheus"
 	"net"
 	"net/http"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/anydiag/anydiag/analyzers/flap"
 	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
 )
@@ -66,22 +66,13 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *h
 	}
 	flaps := tracking.Set
 	downEvents, unsubscribeDowns := st.Subscribe(1024)
-	downs := &downLog{}
+	downs := &session.DownLog{}
 
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-bctx.Done():
-				return
-			case ev := <-downEvents:
-				if ev.Kind == bmp.PeerDown {
-					downs.add(sessionDown(ev))
-				}
-			}
-		}
+		downs.Feed(bctx, downEvents)
 	}()
 	go func() {
 		defer wg.Done()
@@ -106,16 +97,7 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *h
 	c.extra = append(c.extra, st.WriteMetrics)
 	c.tasks = append(c.tasks, Task{Name: "sessions", Interval: 2 * time.Second, Timeout: 5 * time.Second,
 		Run: func(context.Context) ([]finding.Finding, error) {
-			var peers []session.Peer
-			for _, p := range st.Peers() {
-				sp := session.Peer{Router: p.Router, PeerAddress: p.PeerAddress, PeerAS: p.PeerAS, PeerBGPID: p.PeerBGPID,
-					State: p.State, Table: p.Table, Routes: p.Routes, LastDownReason: p.LastDownReason}
-				if p.UpSince != nil {
-					sp.UpSince = *p.UpSince
-				}
-				peers = append(peers, sp)
-			}
-			fs := session.Analyze(session.Config{}, a.now(), peers, downs.recent())
+			fs := session.Analyze(session.Config{}, a.now(), session.FromBMP(st.Peers()), downs.Recent())
 			return append(fs, st.Findings()...), nil
 		}})
 	penalties := c.newSet()
@@ -140,42 +122,4 @@ func startBMP(ctx context.Context, a *Agent, cfg *config.Config, c *part, mux *h
 func init() {
 	prometheus.Describe("anydiag_flap_penalty", prometheus.Gauge,
 		"RFC 2439 figure of merit of a route seen over BMP, by dampening profile, router, peer and prefix, decayed to now.")
-}
-
-// downLog keeps the most recent Peer Downs for the session analyzer.
-type downLog struct {
-	mu    sync.Mutex
-	downs []session.Down
-}
-
-// maxDowns bounds the log: a flapping session must not grow it forever.
-const maxDowns = 1024
-
-func (l *downLog) add(d session.Down) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.downs = append(l.downs, d)
-	if len(l.downs) > maxDowns {
-		l.downs = append(l.downs[:0], l.downs[len(l.downs)-maxDowns:]...)
-	}
-}
-
-func (l *downLog) recent() []session.Down {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]session.Down(nil), l.downs...)
-}
-
-func sessionDown(ev bmp.Event) session.Down {
-	d := session.Down{Time: ev.Arrival, Router: ev.Router, PeerAddress: ev.PeerAddress.String(), PeerAS: ev.PeerAS}
-	if !ev.PeerTime.IsZero() {
-		d.Time = ev.PeerTime
-	}
-	if pd := ev.PeerDownInfo; pd != nil {
-		d.Reason = session.Reason(pd.Reason)
-		if n := pd.Notification; n != nil {
-			d.Notification = &session.Notification{Code: n.Code, Subcode: n.Subcode, Data: n.Data}
-		}
-	}
-	return d
 }
