@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 )
@@ -268,18 +269,34 @@ type DampeningConfig struct {
 	// MaxFraction of the suppress threshold a re-announce may bring the penalty to.
 	MaxFraction float64           `yaml:"max_fraction" json:"max_fraction,omitempty"`
 	HalfLife    yamlconf.Duration `yaml:"half_life" json:"half_life,omitempty"`
-	// Suppress overrides the profile's suppress threshold when set.
+	// SuppressThreshold overrides the profile's suppress threshold when set;
+	// the name is the one of dampening.Profile (flap custom_profiles).
+	SuppressThreshold float64 `yaml:"suppress_threshold" json:"suppress_threshold,omitempty"`
+	// Suppress is the former name of SuppressThreshold, still read.
 	Suppress float64 `yaml:"suppress" json:"suppress,omitempty"`
+}
+
+func (d DampeningConfig) suppressThreshold() float64 {
+	if d.SuppressThreshold > 0 {
+		return d.SuppressThreshold
+	}
+	return d.Suppress
 }
 
 func (d *DampeningConfig) check(p *yamlconf.Problems, path string) {
 	if d.Profile == "" {
 		return
 	}
-	prof, ok := profiles[d.Profile]
-	if !ok {
+	if _, ok := dampening.Builtin(d.Profile); !ok {
 		p.Add(path+".profile", "unknown profile %q (want cisco or juniper)", d.Profile)
 		return
+	}
+	if d.Suppress != 0 {
+		if d.SuppressThreshold != 0 {
+			p.Add(path+".suppress", "suppress is the former name of suppress_threshold: give only suppress_threshold")
+		} else {
+			p.Warn(path+".suppress", "suppress is now called suppress_threshold (the name flap profiles use)")
+		}
 	}
 	if d.MaxFraction <= 0 || d.MaxFraction > 1 {
 		p.Add(path+".max_fraction", "max_fraction must be in (0, 1], got %g", d.MaxFraction)
@@ -289,8 +306,12 @@ func (d *DampeningConfig) check(p *yamlconf.Problems, path string) {
 		p.Add(path+".half_life", "half_life %s is shorter than any router allows (1m)", d.HalfLife.D())
 	}
 	m := d.model()
-	if m.limit() <= prof.AnnouncePenalty {
-		p.Add(path+".max_fraction", "%g × suppress %g = %g does not exceed the re-announce penalty %g: no re-announce would ever be allowed",
-			d.MaxFraction, m.Suppress, m.limit(), prof.AnnouncePenalty)
+	if err := m.Validate(); err != nil {
+		p.Add(path, "%v", err)
+		return
+	}
+	if m.limit() <= m.ReadvertisementPenalty {
+		p.Add(path+".max_fraction", "%g × suppress_threshold %g = %g does not exceed the re-announce penalty %g: no re-announce would ever be allowed",
+			d.MaxFraction, m.SuppressThreshold, m.limit(), m.ReadvertisementPenalty)
 	}
 }

@@ -162,7 +162,7 @@ type Engine struct {
 	cfg       Config
 	prefixes  []netip.Prefix
 	o         Options
-	damp      dampening
+	damp      selfDampening
 	degrade   Attributes
 	audit     *auditLog
 	interval  time.Duration
@@ -640,12 +640,12 @@ func (e *Engine) guard(now time.Time, ps *prefixState, d *Decision) (Decision, b
 			return refuse(d, GuardHoldDown, fmt.Sprintf("hold-down of %s since the withdrawal", e.cfg.HoldDown.D()), until.Sub(now),
 				"withdrawn_at", ps.withdrawnAt.UTC(), "hold_down", e.cfg.HoldDown.D().String()), true
 		}
-		if e.damp.Suppress > 0 {
+		if e.damp.enabled() {
 			if wait := e.damp.announceWait(ps.penalty, now); wait > 0 {
 				cur := ps.penalty.decayed(now, e.damp.HalfLife)
 				return refuse(d, GuardDampening, fmt.Sprintf("penalty %.0f + %.0f would cross %.0f (%g of suppress %.0f)",
-					cur, e.damp.AnnouncePenalty, e.damp.limit(), e.damp.MaxFraction, e.damp.Suppress), wait,
-					"penalty", round1(cur), "limit", e.damp.limit(), "suppress", e.damp.Suppress, "profile", e.cfg.SelfDampening.Profile), true
+					cur, e.damp.ReadvertisementPenalty, e.damp.limit(), e.damp.MaxFraction, e.damp.SuppressThreshold), wait,
+					"penalty", round1(cur), "limit", e.damp.limit(), "suppress", e.damp.SuppressThreshold, "profile", e.cfg.SelfDampening.Profile), true
 			}
 		}
 	}
@@ -738,14 +738,14 @@ func (e *Engine) commit(now time.Time, j *job) (Decision, bool) {
 	switch {
 	case d.Action == ActionWithdraw:
 		ps.announced, ps.attrs, ps.withdrawnAt = false, Attributes{}, now
-		ps.penalty = ps.penalty.add(now, e.damp.HalfLife, e.damp.WithdrawPenalty)
+		ps.penalty = e.damp.add(ps.penalty, now, e.damp.WithdrawalPenalty)
 		if d.Source == SourceRule || d.Source == SourceAlert {
 			e.withdrawals = append(e.recentWithdrawals(now), now)
 		}
 	case wasAnnounced:
-		ps.penalty = ps.penalty.add(now, e.damp.HalfLife, e.damp.AttributePenalty)
+		ps.penalty = e.damp.add(ps.penalty, now, e.damp.AttributeChangePenalty)
 	case !ps.withdrawnAt.IsZero():
-		ps.penalty = ps.penalty.add(now, e.damp.HalfLife, e.damp.AnnouncePenalty)
+		ps.penalty = e.damp.add(ps.penalty, now, e.damp.ReadvertisementPenalty)
 	}
 	if d.Action != ActionWithdraw {
 		if d.Attributes.Degraded() && !ps.attrs.Degraded() {
@@ -760,7 +760,7 @@ func (e *Engine) commit(now time.Time, j *job) (Decision, bool) {
 		ps.findingHeld = j.findingRule
 	}
 	ps.known, ps.pending, ps.refusal = true, "", nil
-	if e.damp.Suppress > 0 {
+	if e.damp.enabled() {
 		d.Evidence = withKV(maps(d.Evidence), "penalty", round1(ps.penalty.Value))
 	}
 	e.dirty = true
@@ -871,8 +871,8 @@ func (e *Engine) register(s *metrics.Set) {
 		s.GetOrCreateGauge(prometheus.Name("anydiag_policy_alert_holds", "prefix", pl), get(func(ps *prefixState) float64 {
 			return float64(ps.alerts.len())
 		}))
-		if e.damp.Suppress > 0 {
-			s.GetOrCreateGauge(prometheus.Name("anydiag_policy_dampening_suppress_threshold", "prefix", pl), nil).Set(e.damp.Suppress)
+		if e.damp.enabled() {
+			s.GetOrCreateGauge(prometheus.Name("anydiag_policy_dampening_suppress_threshold", "prefix", pl), nil).Set(e.damp.SuppressThreshold)
 		}
 		s.GetOrCreateCounter(prometheus.Name("anydiag_policy_fleet_guard_refusals_total", "prefix", pl))
 	}
