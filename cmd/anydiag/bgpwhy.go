@@ -112,19 +112,12 @@ another continent (catchment.misdirected_continent).
 			if err := emit(cmd, ex, func(w io.Writer) error { return writeWhy(w, ex) }); err != nil {
 				return err
 			}
-			return findingsStatus(ex.Findings)
+			return exitFor(ex.Findings)
 		},
 	}
 	c.Flags().StringVar(&collector, "collector", defaultCollector, "base URL of the BMP station or agent HTTP API")
 	c.Flags().StringVar(&cfgPath, "config", "", "YAML file with the PoP map and vantage routers")
 	return c
-}
-
-func findingsStatus(fs []finding.Finding) error {
-	if worst, ok := finding.Worst(fs); ok && worst >= finding.Warning {
-		return findingsExit
-	}
-	return nil
 }
 
 func writeWhy(w io.Writer, ex pathchoice.Explanation) error {
@@ -218,7 +211,7 @@ point sees (bgp.pop_invisible).
 			if err := emit(cmd, rep, func(w io.Writer) error { return writeVisibility(w, rep) }); err != nil {
 				return err
 			}
-			return findingsStatus(rep.Findings)
+			return exitFor(rep.Findings)
 		},
 	}
 	c.Flags().StringVar(&collector, "collector", defaultCollector, "base URL of the BMP station or agent HTTP API")

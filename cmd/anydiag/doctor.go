@@ -204,8 +204,5 @@ func emitDoctor(cmd *cobra.Command, r doctorReport) error {
 	if err != nil {
 		return err
 	}
-	if worst, found := finding.Worst(r.Findings); found && worst >= finding.Warning {
-		return findingsExit
-	}
-	return nil
+	return exitFor(r.Findings)
 }

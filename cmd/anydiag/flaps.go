@@ -8,7 +8,6 @@ import (
 
 	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/analyzers/flap"
-	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/spf13/cobra"
 )
 
@@ -71,20 +70,13 @@ suppressed).`,
 					return runtimeErr(err)
 				}
 			}
-			return exitForFindings(rep)
+			return exitFor(rep.Findings)
 		},
 	}
 	c.Flags().StringVar(&collector, "collector", defaultCollector, "base URL of the BMP station or agent HTTP API")
 	c.Flags().StringVar(&profile, "profile", "cisco", "damping profile: cisco, juniper or a YAML FILE")
 	c.Flags().StringVar(&prefix, "prefix", "", "only this prefix (exact)")
 	return c
-}
-
-func exitForFindings(rep flap.Report) error {
-	if worst, ok := finding.Worst(rep.Findings); ok && worst >= finding.Warning {
-		return findingsExit
-	}
-	return nil
 }
 
 func writeFlaps(w io.Writer, rep flap.Report) error {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/spf13/cobra"
 )
 
@@ -59,6 +60,15 @@ func runtimeErr(err error) error {
 // findingsExit is returned by commands whose findings reach warning: the
 // output is already printed, only the exit code is left to set.
 var findingsExit = &exitError{code: exitFindings}
+
+// exitFor is the exit every command that prints findings ends with:
+// findingsExit when the worst of fs is warning or worse, else nil.
+func exitFor(fs []finding.Finding) error {
+	if worst, ok := finding.Worst(fs); ok && worst >= finding.Warning {
+		return findingsExit
+	}
+	return nil
+}
 
 // commands are added by each command file's init, so that files stay
 // independent of each other.

@@ -52,10 +52,7 @@ func emitFindings(cmd *cobra.Command, fs []finding.Finding) error {
 	if err != nil {
 		return err
 	}
-	if worst, ok := finding.Worst(fs); ok && worst >= finding.Warning {
-		return findingsExit
-	}
-	return nil
+	return exitFor(fs)
 }
 
 // writeFindings prints findings as a readable report.

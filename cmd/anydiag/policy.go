@@ -14,7 +14,6 @@ import (
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/internal/config"
-	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/httpjson"
 	"github.com/spf13/cobra"
 )
@@ -59,12 +58,7 @@ every prefix is announced.`,
 			if err := emit(cmd, x, func(w io.Writer) error { return writeExplanation(w, x) }); err != nil {
 				return err
 			}
-			for _, f := range x.Findings {
-				if f.Severity >= finding.Warning {
-					return findingsExit
-				}
-			}
-			return nil
+			return exitFor(x.Findings)
 		},
 	}
 	c.Flags().StringVar(&agentURL, "agent", "http://127.0.0.1:9178", "base URL of the agent's API")

@@ -84,10 +84,7 @@ func emitWithFindings(cmd *cobra.Command, v any, fs []finding.Finding, human fun
 	if err != nil {
 		return err
 	}
-	if worst, ok := finding.Worst(fs); ok && worst >= finding.Warning {
-		return findingsExit
-	}
-	return nil
+	return exitFor(fs)
 }
 
 func writeThermal(w io.Writer, s thermal.Snapshot) error {
