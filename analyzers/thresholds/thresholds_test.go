@@ -12,7 +12,7 @@ import (
 	"github.com/anydiag/anydiag/collectors/host"
 	"github.com/anydiag/anydiag/collectors/link"
 	"github.com/anydiag/anydiag/collectors/optics"
-	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 	"github.com/anydiag/anydiag/collectors/thermal"
 	"github.com/anydiag/anydiag/internal/finding"
 )
@@ -278,9 +278,9 @@ func TestPrerequisites(t *testing.T) {
 }
 
 // decodeSFP builds a real SFF-8472 image and decodes it as the collector does.
-func decodeSFP(t *testing.T, ifname string, v eepromtest.SFPValues) optics.Module {
+func decodeSFP(t *testing.T, ifname string, v eepromgen.SFPValues) optics.Module {
 	t.Helper()
-	img, err := optics.ParseFlat(eepromtest.SFP(v))
+	img, err := optics.ParseFlat(eepromgen.SFP(v))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,33 +293,33 @@ func decodeSFP(t *testing.T, ifname string, v eepromtest.SFPValues) optics.Modul
 }
 
 func TestOpticsLevels(t *testing.T) {
-	lane := func(rx float64) eepromtest.LaneValues {
-		return eepromtest.LaneValues{TxBiasMA: 30, TxPowerDBm: -2, RxPowerDBm: rx}
+	lane := func(rx float64) eepromgen.LaneValues {
+		return eepromgen.LaneValues{TxBiasMA: 30, TxPowerDBm: -2, RxPowerDBm: rx}
 	}
 	tests := []struct {
 		name string
-		v    eepromtest.SFPValues
+		v    eepromgen.SFPValues
 		rng  *Range
 		want []string
 	}{
-		{name: "healthy", v: eepromtest.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-5)}},
-		{name: "below low warning", v: eepromtest.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-19)},
+		{name: "healthy", v: eepromgen.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-5)}},
+		{name: "below low warning", v: eepromgen.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-19)},
 			want: []string{"warning optics.rx_power_low eth0 lane 1"}},
-		{name: "below low alarm", v: eepromtest.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-22)},
+		{name: "below low alarm", v: eepromgen.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-22)},
 			want: []string{"critical optics.rx_power_low eth0 lane 1"}},
-		{name: "outside configured range", v: eepromtest.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-12)},
+		{name: "outside configured range", v: eepromgen.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-12)},
 			rng: &Range{Min: -10, Max: -3}, want: []string{"warning optics.rx_power_low eth0 lane 1"}},
-		{name: "above configured range", v: eepromtest.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-1)},
+		{name: "above configured range", v: eepromgen.SFPValues{TempCelsius: 40, VccVolts: 3.3, Lane: lane(-1)},
 			rng: &Range{Min: -10, Max: -3}, want: []string{"warning optics.rx_power_high eth0 lane 1"}},
-		{name: "no light", v: eepromtest.SFPValues{TempCelsius: 40, VccVolts: 3.3,
-			Lane: eepromtest.LaneValues{TxBiasMA: 30, TxPowerDBm: -2, RxNoLight: true}},
+		{name: "no light", v: eepromgen.SFPValues{TempCelsius: 40, VccVolts: 3.3,
+			Lane: eepromgen.LaneValues{TxBiasMA: 30, TxPowerDBm: -2, RxNoLight: true}},
 			want: []string{"critical optics.no_light eth0 lane 1"}},
-		{name: "laser off", v: eepromtest.SFPValues{TempCelsius: 40, VccVolts: 3.3,
-			Lane: eepromtest.LaneValues{TxBiasMA: 30, TxNoLight: true, RxPowerDBm: -5}},
+		{name: "laser off", v: eepromgen.SFPValues{TempCelsius: 40, VccVolts: 3.3,
+			Lane: eepromgen.LaneValues{TxBiasMA: 30, TxNoLight: true, RxPowerDBm: -5}},
 			want: []string{"critical optics.tx_power_low eth0 lane 1"}},
-		{name: "hot", v: eepromtest.SFPValues{TempCelsius: 72, VccVolts: 3.3, Lane: lane(-5)},
+		{name: "hot", v: eepromgen.SFPValues{TempCelsius: 72, VccVolts: 3.3, Lane: lane(-5)},
 			want: []string{"warning optics.temperature_high eth0"}},
-		{name: "very hot", v: eepromtest.SFPValues{TempCelsius: 80, VccVolts: 3.3, Lane: lane(-5)},
+		{name: "very hot", v: eepromgen.SFPValues{TempCelsius: 80, VccVolts: 3.3, Lane: lane(-5)},
 			want: []string{"critical optics.temperature_high eth0"}},
 	}
 	for _, tt := range tests {
@@ -343,10 +343,10 @@ func TestOpticsFalling(t *testing.T) {
 	var first int
 	for h := 0; h <= 24; h++ {
 		c.now = t0.Add(time.Duration(h) * time.Hour)
-		falling := decodeSFP(t, "eth0", eepromtest.SFPValues{TempCelsius: 40, VccVolts: 3.3,
-			Lane: eepromtest.LaneValues{TxBiasMA: 30, TxPowerDBm: -2, RxPowerDBm: -5 - 0.1*float64(h)}})
-		steady := decodeSFP(t, "eth1", eepromtest.SFPValues{TempCelsius: 40, VccVolts: 3.3,
-			Lane: eepromtest.LaneValues{TxBiasMA: 30, TxPowerDBm: -2, RxPowerDBm: -5 + 0.02*float64(h%2)}})
+		falling := decodeSFP(t, "eth0", eepromgen.SFPValues{TempCelsius: 40, VccVolts: 3.3,
+			Lane: eepromgen.LaneValues{TxBiasMA: 30, TxPowerDBm: -2, RxPowerDBm: -5 - 0.1*float64(h)}})
+		steady := decodeSFP(t, "eth1", eepromgen.SFPValues{TempCelsius: 40, VccVolts: 3.3,
+			Lane: eepromgen.LaneValues{TxBiasMA: 30, TxPowerDBm: -2, RxPowerDBm: -5 + 0.02*float64(h%2)}})
 		for _, f := range a.Optics([]optics.Module{falling, steady}) {
 			if f.Code != "optics.rx_power_falling" {
 				continue

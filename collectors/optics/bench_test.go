@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/anydiag/anydiag/collectors/optics"
-	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 )
 
 func benchDecode(b *testing.B, raw []byte) {
@@ -22,24 +22,24 @@ func benchDecode(b *testing.B, raw []byte) {
 }
 
 func BenchmarkDecodeSFP(b *testing.B) {
-	benchDecode(b, eepromtest.SFP(eepromtest.SFPValues{Lane: eepromtest.LaneValues{RxPowerDBm: -7}}))
+	benchDecode(b, eepromgen.SFP(eepromgen.SFPValues{Lane: eepromgen.LaneValues{RxPowerDBm: -7}}))
 }
 
 func BenchmarkDecodeSFPExternal(b *testing.B) {
-	benchDecode(b, eepromtest.SFP(eepromtest.SFPValues{External: &eepromtest.ExternalCal{RxPwr: [5]float32{1, 0.1, 1e-6}, TSlope: 1, VSlope: 1, TxISlope: 1, TxPwrSlope: 1}}))
+	benchDecode(b, eepromgen.SFP(eepromgen.SFPValues{External: &eepromgen.ExternalCal{RxPwr: [5]float32{1, 0.1, 1e-6}, TSlope: 1, VSlope: 1, TxISlope: 1, TxPwrSlope: 1}}))
 }
 
 func BenchmarkDecodeQSFP28(b *testing.B) {
-	benchDecode(b, eepromtest.QSFP28(eepromtest.QSFP28Values{}))
+	benchDecode(b, eepromgen.QSFP28(eepromgen.QSFP28Values{}))
 }
 
 func BenchmarkDecodeCMIS(b *testing.B) {
-	benchDecode(b, eepromtest.CMIS(eepromtest.CMISValues{Banks: 4}))
+	benchDecode(b, eepromgen.CMIS(eepromgen.CMISValues{Banks: 4}))
 }
 
 func BenchmarkParseDumpHex(b *testing.B) {
 	var hex bytes.Buffer
-	if err := eepromtest.WriteHex(&hex, eepromtest.QSFP28(eepromtest.QSFP28Values{})); err != nil {
+	if err := eepromgen.WriteHex(&hex, eepromgen.QSFP28(eepromgen.QSFP28Values{})); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/anydiag/anydiag/collectors/optics"
-	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 )
 
 func near(t *testing.T, name string, got, want, tol float64) {
@@ -39,7 +39,7 @@ func decode(t *testing.T, raw []byte) *optics.Module {
 }
 
 // sfpImage builds an SFF-8472 image byte by byte, with no help from
-// eepromtest, so the decoder is checked against the spec's offsets alone.
+// eepromgen, so the decoder is checked against the spec's offsets alone.
 func sfpImage(diag byte, a2 map[int][]byte) []byte {
 	b := make([]byte, 512)
 	b[0], b[2] = 0x03, 0x07
@@ -181,10 +181,10 @@ func TestDecodeSFPExternalCalibration(t *testing.T) {
 
 func TestDecodeSFPBuilder(t *testing.T) {
 	// The image the demo feeds the collector: Rx below its alarm threshold.
-	raw := eepromtest.SFP(eepromtest.SFPValues{
-		Identity:    eepromtest.Identity{Vendor: "FLEXOPTIX", PartNumber: "P.1396.10", Serial: "F7ABC12"},
+	raw := eepromgen.SFP(eepromgen.SFPValues{
+		Identity:    eepromgen.Identity{Vendor: "FLEXOPTIX", PartNumber: "P.1396.10", Serial: "F7ABC12"},
 		TempCelsius: 41.5, VccVolts: 3.28,
-		Lane: eepromtest.LaneValues{TxBiasMA: 36.2, TxPowerDBm: -1.5, RxPowerDBm: -25},
+		Lane: eepromgen.LaneValues{TxBiasMA: 36.2, TxPowerDBm: -1.5, RxPowerDBm: -25},
 	})
 	m := decode(t, raw)
 	a2 := raw[256:]
@@ -202,10 +202,10 @@ func TestDecodeSFPBuilder(t *testing.T) {
 		t.Errorf("identity %+v", m.Identity)
 	}
 
-	ext := eepromtest.SFP(eepromtest.SFPValues{
+	ext := eepromgen.SFP(eepromgen.SFPValues{
 		TempCelsius: 30, VccVolts: 3.3,
-		Lane:     eepromtest.LaneValues{TxBiasMA: 40, TxPowerDBm: -2, RxPowerDBm: -16.8},
-		External: &eepromtest.ExternalCal{RxPwr: [5]float32{-31.72, 0.0922, 1e-6}, TxISlope: 1.8398, TxPwrSlope: 0.5, TSlope: 1, VSlope: 1.0156},
+		Lane:     eepromgen.LaneValues{TxBiasMA: 40, TxPowerDBm: -2, RxPowerDBm: -16.8},
+		External: &eepromgen.ExternalCal{RxPwr: [5]float32{-31.72, 0.0922, 1e-6}, TxISlope: 1.8398, TxPwrSlope: 0.5, TSlope: 1, VSlope: 1.0156},
 	})
 	me := decode(t, ext)
 	near(t, "external RxPowerDBm", me.Lanes[0].RxPowerDBm, -16.8, 0.05)
@@ -214,13 +214,13 @@ func TestDecodeSFPBuilder(t *testing.T) {
 }
 
 func TestDecodeQSFP28(t *testing.T) {
-	lanes := [4]eepromtest.LaneValues{
+	lanes := [4]eepromgen.LaneValues{
 		{TxBiasMA: 34.4, TxPowerDBm: 1.2, RxPowerDBm: -2.37},
 		{TxBiasMA: 35.1, TxPowerDBm: 0.8, RxPowerDBm: -1.05},
 		{TxBiasMA: 33.9, TxPowerDBm: 1.0, RxPowerDBm: -23},
 		{TxBiasMA: 34.0, TxPowerDBm: 0.9, RxNoLight: true},
 	}
-	raw := eepromtest.QSFP28(eepromtest.QSFP28Values{TempCelsius: 28.59, VccVolts: 3.3209, Lanes: lanes})
+	raw := eepromgen.QSFP28(eepromgen.QSFP28Values{TempCelsius: 28.59, VccVolts: 3.3209, Lanes: lanes})
 	m := decode(t, raw)
 	if m.Standard != optics.SFF8636 || m.Identity.Type != "QSFP28" || m.Identity.WavelengthNM != 1310 {
 		t.Errorf("standard %q identity %+v", m.Standard, m.Identity)
@@ -252,18 +252,18 @@ func TestDecodeQSFP28(t *testing.T) {
 	near(t, "bias low warning", m.Thresholds.TxBiasMA.LowWarning, float64(be16(p3, 190-128))*0.002, 1e-12)
 	near(t, "temp high alarm", m.Thresholds.TempCelsius.HighAlarm, 75, 0)
 
-	flat := decode(t, eepromtest.QSFP28(eepromtest.QSFP28Values{FlatMem: true, Lanes: lanes}))
+	flat := decode(t, eepromgen.QSFP28(eepromgen.QSFP28Values{FlatMem: true, Lanes: lanes}))
 	if flat.Thresholds != nil || len(flat.Lanes) != 4 || !strings.Contains(strings.Join(flat.Notes, ";"), "flat memory") {
 		t.Errorf("flat module: thresholds %v, %d lanes, notes %q", flat.Thresholds, len(flat.Lanes), flat.Notes)
 	}
 }
 
 func TestDecodeCMISBanks(t *testing.T) {
-	var lanes []eepromtest.LaneValues
+	var lanes []eepromgen.LaneValues
 	for i := range 12 {
-		lanes = append(lanes, eepromtest.LaneValues{TxBiasMA: 140 + float64(i), TxPowerDBm: 2, RxPowerDBm: -3 - float64(i)})
+		lanes = append(lanes, eepromgen.LaneValues{TxBiasMA: 140 + float64(i), TxPowerDBm: 2, RxPowerDBm: -3 - float64(i)})
 	}
-	raw := eepromtest.CMIS(eepromtest.CMISValues{TempCelsius: 47.72, VccVolts: 3.3055, Banks: 2, TxBiasMultiplier: 2, Lanes: lanes})
+	raw := eepromgen.CMIS(eepromgen.CMISValues{TempCelsius: 47.72, VccVolts: 3.3055, Banks: 2, TxBiasMultiplier: 2, Lanes: lanes})
 	m := decode(t, raw)
 	if m.Standard != optics.CMIS || m.Identity.Type != "QSFP-DD" || m.TxBiasMultiplier != 2 {
 		t.Errorf("standard %q type %q multiplier %d", m.Standard, m.Identity.Type, m.TxBiasMultiplier)
@@ -292,7 +292,7 @@ func TestDecodeCMISBanks(t *testing.T) {
 	near(t, "wavelength", m.Identity.WavelengthNM, 1310, 0)
 
 	// A single-bank module advertises its media lane count (a 4-lane LR4).
-	lr4 := decode(t, eepromtest.CMIS(eepromtest.CMISValues{Lanes: lanes[:4]}))
+	lr4 := decode(t, eepromgen.CMIS(eepromgen.CMISValues{Lanes: lanes[:4]}))
 	if len(lr4.Lanes) != 4 || lr4.TxBiasMultiplier != 1 {
 		t.Errorf("LR4: %d lanes, multiplier %d; want 4 and 1", len(lr4.Lanes), lr4.TxBiasMultiplier)
 	}
@@ -305,9 +305,9 @@ func TestDecodeCMISBanks(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	sfp := eepromtest.SFP(eepromtest.SFPValues{})
-	qsfp := eepromtest.QSFP28(eepromtest.QSFP28Values{})
-	cmis := eepromtest.CMIS(eepromtest.CMISValues{})
+	sfp := eepromgen.SFP(eepromgen.SFPValues{})
+	qsfp := eepromgen.QSFP28(eepromgen.QSFP28Values{})
+	cmis := eepromgen.CMIS(eepromgen.CMISValues{})
 	mod := func(b []byte, f func(b []byte)) []byte { c := bytes.Clone(b); f(c); return c }
 	tests := []struct {
 		name string
@@ -340,7 +340,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestDecodeNotes(t *testing.T) {
-	sfp := eepromtest.SFP(eepromtest.SFPValues{})
+	sfp := eepromgen.SFP(eepromgen.SFPValues{})
 	badSum := bytes.Clone(sfp)
 	badSum[25] ^= 0x20 // a vendor-name byte, not counted in the stored CC_BASE
 	noDDM := bytes.Clone(sfp)
@@ -354,7 +354,7 @@ func TestDecodeNotes(t *testing.T) {
 		{"checksum mismatch", badSum, "CC_BASE", 1},
 		{"no diagnostics", noDDM, "no diagnostics", 0},
 		{"SFF-8079 dump (no A2h)", sfp[:256], "A2h (diagnostics) is not in the image", 0},
-		{"CMIS flat memory", eepromtest.CMIS(eepromtest.CMISValues{Flat: true}), "flat memory", 0},
+		{"CMIS flat memory", eepromgen.CMIS(eepromgen.CMISValues{Flat: true}), "flat memory", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -368,13 +368,13 @@ func TestDecodeNotes(t *testing.T) {
 
 func TestParseDumpFormats(t *testing.T) {
 	for name, raw := range map[string][]byte{
-		"SFP":    eepromtest.SFP(eepromtest.SFPValues{Lane: eepromtest.LaneValues{RxPowerDBm: -7}}),
-		"QSFP28": eepromtest.QSFP28(eepromtest.QSFP28Values{}),
-		"CMIS":   eepromtest.CMIS(eepromtest.CMISValues{Banks: 4}),
+		"SFP":    eepromgen.SFP(eepromgen.SFPValues{Lane: eepromgen.LaneValues{RxPowerDBm: -7}}),
+		"QSFP28": eepromgen.QSFP28(eepromgen.QSFP28Values{}),
+		"CMIS":   eepromgen.CMIS(eepromgen.CMISValues{Banks: 4}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var hex bytes.Buffer
-			if err := eepromtest.WriteHex(&hex, raw); err != nil {
+			if err := eepromgen.WriteHex(&hex, raw); err != nil {
 				t.Fatal(err)
 			}
 			fromHex, err := optics.ParseDump(hex.Bytes())

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/anydiag/anydiag/collectors/optics"
-	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 )
 
 // checkDecode is the property every fuzzer checks: Decode never panics,
@@ -41,29 +41,29 @@ func fuzzFamily(f *testing.F, id byte, seeds ...[]byte) {
 
 func FuzzDecodeSFF8472(f *testing.F) {
 	fuzzFamily(f, 0x03,
-		eepromtest.SFP(eepromtest.SFPValues{Lane: eepromtest.LaneValues{RxPowerDBm: -25}}),
-		eepromtest.SFP(eepromtest.SFPValues{External: &eepromtest.ExternalCal{RxPwr: [5]float32{1, 0.1}, TSlope: 1, VSlope: 1, TxISlope: 1, TxPwrSlope: 1}}),
+		eepromgen.SFP(eepromgen.SFPValues{Lane: eepromgen.LaneValues{RxPowerDBm: -25}}),
+		eepromgen.SFP(eepromgen.SFPValues{External: &eepromgen.ExternalCal{RxPwr: [5]float32{1, 0.1}, TSlope: 1, VSlope: 1, TxISlope: 1, TxPwrSlope: 1}}),
 		sfpImage(0x58, nil))
 }
 
 func FuzzDecodeSFF8636(f *testing.F) {
 	fuzzFamily(f, 0x11,
-		eepromtest.QSFP28(eepromtest.QSFP28Values{}),
-		eepromtest.QSFP28(eepromtest.QSFP28Values{FlatMem: true}))
+		eepromgen.QSFP28(eepromgen.QSFP28Values{}),
+		eepromgen.QSFP28(eepromgen.QSFP28Values{FlatMem: true}))
 }
 
 func FuzzDecodeCMIS(f *testing.F) {
 	fuzzFamily(f, 0x18,
-		eepromtest.CMIS(eepromtest.CMISValues{Banks: 2, TxBiasMultiplier: 4}),
-		eepromtest.CMIS(eepromtest.CMISValues{Flat: true}))
+		eepromgen.CMIS(eepromgen.CMISValues{Banks: 2, TxBiasMultiplier: 4}),
+		eepromgen.CMIS(eepromgen.CMISValues{Flat: true}))
 }
 
 func FuzzParseDump(f *testing.F) {
 	var hex bytes.Buffer
-	_ = eepromtest.WriteHex(&hex, eepromtest.QSFP28(eepromtest.QSFP28Values{}))
+	_ = eepromgen.WriteHex(&hex, eepromgen.QSFP28(eepromgen.QSFP28Values{}))
 	f.Add(hex.Bytes())
 	f.Add([]byte("Offset\t\tValues\n------\t\t------\n0x0000:\t\t03 04 07\n"))
-	f.Add(eepromtest.SFP(eepromtest.SFPValues{}))
+	f.Add(eepromgen.SFP(eepromgen.SFPValues{}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		img, err := optics.ParseDump(b)
 		if err != nil {

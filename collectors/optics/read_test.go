@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/anydiag/anydiag/collectors/optics"
-	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 )
 
 // imageSource serves page reads from an image, as the kernel serves them
@@ -45,12 +45,12 @@ func TestReadImagePlan(t *testing.T) {
 		want        []string
 		lanes       int
 	}{
-		{"SFP", eepromtest.SFP(eepromtest.SFPValues{}), false, []string{"50/0/00/0", "50/0/00/128", "51/0/00/0"}, 1},
-		{"QSFP28", eepromtest.QSFP28(eepromtest.QSFP28Values{}), false, []string{"50/0/00/0", "50/0/00/128", "50/0/03/128"}, 4},
-		{"QSFP28 flat", eepromtest.QSFP28(eepromtest.QSFP28Values{FlatMem: true}), false, []string{"50/0/00/0", "50/0/00/128"}, 4},
-		{"CMIS 2 banks", eepromtest.CMIS(eepromtest.CMISValues{Banks: 2}), false,
+		{"SFP", eepromgen.SFP(eepromgen.SFPValues{}), false, []string{"50/0/00/0", "50/0/00/128", "51/0/00/0"}, 1},
+		{"QSFP28", eepromgen.QSFP28(eepromgen.QSFP28Values{}), false, []string{"50/0/00/0", "50/0/00/128", "50/0/03/128"}, 4},
+		{"QSFP28 flat", eepromgen.QSFP28(eepromgen.QSFP28Values{FlatMem: true}), false, []string{"50/0/00/0", "50/0/00/128"}, 4},
+		{"CMIS 2 banks", eepromgen.CMIS(eepromgen.CMISValues{Banks: 2}), false,
 			[]string{"50/0/00/0", "50/0/00/128", "50/0/01/128", "50/0/02/128", "50/0/11/128", "50/1/11/128"}, 16},
-		{"CMIS banks refused", eepromtest.CMIS(eepromtest.CMISValues{Banks: 2}), true,
+		{"CMIS banks refused", eepromgen.CMIS(eepromgen.CMISValues{Banks: 2}), true,
 			[]string{"50/0/00/0", "50/0/00/128", "50/0/01/128", "50/0/02/128", "50/0/11/128", "50/1/11/128"}, 8},
 	}
 	for _, tc := range tests {

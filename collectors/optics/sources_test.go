@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/anydiag/anydiag/collectors/optics"
-	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 )
 
@@ -25,14 +25,14 @@ func TestReadFilesAndMetrics(t *testing.T) {
 		return p
 	}
 	var raw, hex bytes.Buffer
-	img := eepromtest.SFP(eepromtest.SFPValues{
-		Identity: eepromtest.Identity{Vendor: `ACME "X"`, PartNumber: "P1", Serial: "S1"},
-		Lane:     eepromtest.LaneValues{RxPowerDBm: -4, TxPowerDBm: -2, TxBiasMA: 30},
+	img := eepromgen.SFP(eepromgen.SFPValues{
+		Identity: eepromgen.Identity{Vendor: `ACME "X"`, PartNumber: "P1", Serial: "S1"},
+		Lane:     eepromgen.LaneValues{RxPowerDBm: -4, TxPowerDBm: -2, TxBiasMA: 30},
 	})
-	if err := eepromtest.WriteRaw(&raw, img); err != nil {
+	if err := eepromgen.WriteRaw(&raw, img); err != nil {
 		t.Fatal(err)
 	}
-	if err := eepromtest.WriteHex(&hex, img); err != nil {
+	if err := eepromgen.WriteHex(&hex, img); err != nil {
 		t.Fatal(err)
 	}
 	src := optics.Sources{
@@ -85,7 +85,7 @@ func TestReadNamedInterfaceAndBareFile(t *testing.T) {
 		t.Errorf("missing interface: err = %v", err)
 	}
 	var raw bytes.Buffer
-	if err := eepromtest.WriteRaw(&raw, eepromtest.SFP(eepromtest.SFPValues{})); err != nil {
+	if err := eepromgen.WriteRaw(&raw, eepromgen.SFP(eepromgen.SFPValues{})); err != nil {
 		t.Fatal(err)
 	}
 	p := filepath.Join(t.TempDir(), "x.bin")

@@ -8,16 +8,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 	"github.com/anydiag/anydiag/internal/finding"
 )
 
 // An optic whose receive power fell below its alarm threshold, read from an
 // `ethtool -m raw on` dump, becomes metrics and an optics.rx_power_low finding.
 func TestAgentOpticsFromEEPROMDump(t *testing.T) {
-	img := eepromtest.SFP(eepromtest.SFPValues{Lane: eepromtest.LaneValues{RxPowerDBm: -25, TxPowerDBm: -1, TxBiasMA: 30}})
+	img := eepromgen.SFP(eepromgen.SFPValues{Lane: eepromgen.LaneValues{RxPowerDBm: -25, TxPowerDBm: -1, TxBiasMA: 30}})
 	var raw bytes.Buffer
-	if err := eepromtest.WriteRaw(&raw, img); err != nil {
+	if err := eepromgen.WriteRaw(&raw, img); err != nil {
 		t.Fatal(err)
 	}
 	dump := filepath.Join(t.TempDir(), "eth9.bin")

@@ -15,7 +15,7 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 
-	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/finding"
 )
@@ -60,12 +60,12 @@ func TestMetricsOfEveryCollectorPassPromtool(t *testing.T) {
 	// Optics: an SFP+ dump in ethtool's hex format, vendor text with a
 	// quote and a backslash.
 	var dump bytes.Buffer
-	img := eepromtest.SFP(eepromtest.SFPValues{
-		Identity:    eepromtest.Identity{Vendor: `ACME "OPT\CS`, PartNumber: "SFP-10G-LR", Serial: "S1"},
+	img := eepromgen.SFP(eepromgen.SFPValues{
+		Identity:    eepromgen.Identity{Vendor: `ACME "OPT\CS`, PartNumber: "SFP-10G-LR", Serial: "S1"},
 		TempCelsius: 41, VccVolts: 3.3,
-		Lane: eepromtest.LaneValues{TxBiasMA: 35.5, TxPowerDBm: -2, RxPowerDBm: -4},
+		Lane: eepromgen.LaneValues{TxBiasMA: 35.5, TxPowerDBm: -2, RxPowerDBm: -4},
 	})
-	if err := eepromtest.WriteHex(&dump, img); err != nil {
+	if err := eepromgen.WriteHex(&dump, img); err != nil {
 		t.Fatal(err)
 	}
 	sfp := filepath.Join(dir, "eth9.hex")

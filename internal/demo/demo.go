@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/anydiag/anydiag/bmp"
-	"github.com/anydiag/anydiag/collectors/optics/eepromtest"
+	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/lab"
 )
@@ -318,9 +318,9 @@ func (s *service) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 }
 
 func writeEEPROM(path string, rxDBm float64) error {
-	img := eepromtest.SFP(eepromtest.SFPValues{Lane: eepromtest.LaneValues{RxPowerDBm: rxDBm, TxPowerDBm: -1.5, TxBiasMA: 32}})
+	img := eepromgen.SFP(eepromgen.SFPValues{Lane: eepromgen.LaneValues{RxPowerDBm: rxDBm, TxPowerDBm: -1.5, TxBiasMA: 32}})
 	var b bytes.Buffer
-	if err := eepromtest.WriteRaw(&b, img); err != nil {
+	if err := eepromgen.WriteRaw(&b, img); err != nil {
 		return err
 	}
 	tmp := path + ".tmp"

@@ -1,11 +1,11 @@
-// Package eepromtest builds realistic transceiver EEPROM images from
+// Package eepromgen generates realistic transceiver EEPROM images from
 // physical values, for tests and demos: SFP (SFF-8472, internal or external
 // calibration), QSFP28 (SFF-8636) and QSFP-DD (CMIS, with banks). The images
 // carry the module's thresholds, the alarm and warning flags a module would
 // raise for the given values, and valid checksums. WriteRaw and WriteHex
 // write them in the formats of `ethtool -m X raw on` and `hex on`, which
 // `anydiag optics --eeprom-file` reads.
-package eepromtest
+package eepromgen
 
 import (
 	"encoding/binary"

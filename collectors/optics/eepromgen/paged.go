@@ -1,4 +1,4 @@
-package eepromtest
+package eepromgen
 
 import "github.com/anydiag/anydiag/collectors/optics"
 
