@@ -103,6 +103,17 @@ type pathProblem struct {
 	warning bool
 }
 
+// Join appends key to the key path path ("" is the file's top), the way
+// problems name keys: Join("speaker.gobgp", "asn") is "speaker.gobgp.asn".
+// A Check(p, path) method names its keys with it, so the same section reads
+// the same whether it is checked alone or inside the agent's file.
+func Join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
 // Add records a problem at a key path.
 func (p *Problems) Add(path, format string, a ...any) {
 	p.list = append(p.list, pathProblem{path: path, msg: fmt.Sprintf(format, a...)})
@@ -290,11 +301,7 @@ func longLists(file string, root *yaml.Node) []Problem {
 				return
 			}
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				p := n.Content[i].Value
-				if path != "" {
-					p = path + "." + p
-				}
-				walk(n.Content[i+1], p)
+				walk(n.Content[i+1], Join(path, n.Content[i].Value))
 			}
 		case yaml.SequenceNode:
 			if len(n.Content) > MaxListItems {
@@ -366,10 +373,7 @@ func indexNodes(root *yaml.Node) *nodeIndex {
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, val := n.Content[i], n.Content[i+1]
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
+				p := Join(path, k.Value)
 				idx.add(p, k.Line, val)
 				walk(val, p)
 			}

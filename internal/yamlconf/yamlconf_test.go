@@ -117,3 +117,17 @@ func TestProblemsErr(t *testing.T) {
 		t.Fatalf("Err() = %v", err)
 	}
 }
+
+func TestJoin(t *testing.T) {
+	tests := []struct{ path, key, want string }{
+		{"", "asn", "asn"},
+		{"speaker.gobgp", "asn", "speaker.gobgp.asn"},
+		{"checks[2]", "rise", "checks[2].rise"},
+		{"speaker.bird", "prefixes[0]", "speaker.bird.prefixes[0]"},
+	}
+	for _, tt := range tests {
+		if got := Join(tt.path, tt.key); got != tt.want {
+			t.Errorf("Join(%q, %q) = %q, want %q", tt.path, tt.key, got, tt.want)
+		}
+	}
+}
