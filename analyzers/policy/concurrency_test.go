@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/anydiag/anydiag/speakers"
 )
 
 // gatedSpeaker is a speaker whose Withdraw blocks until released, like a
@@ -43,7 +45,7 @@ func (g *gatedSpeaker) Withdraw(ctx context.Context, p netip.Prefix) error {
 // the first instead of calling the speaker concurrently.
 func TestNoSpeakerIOUnderLock(t *testing.T) {
 	g := &gatedSpeaker{fakeSpeaker: newFakeSpeaker(), entered: make(chan netip.Prefix), release: make(chan struct{})}
-	g.routes[pfx], g.routes[pfx2] = Attributes{}, Attributes{}
+	g.routes[pfx], g.routes[pfx2] = speakers.Attributes{}, speakers.Attributes{}
 	set := metrics.NewSet()
 	e, err := NewEngine(Config{Rules: withdrawOnWebDown(pfx)}, []netip.Prefix{pfx, pfx2},
 		Options{Speaker: g, Metrics: set, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return t0 }})

@@ -8,6 +8,7 @@ import (
 	"github.com/anydiag/anydiag/analyzers/dampening"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 // DefaultInterval is policy.interval's default.
@@ -78,11 +79,15 @@ func (d DegradeConfig) set() bool {
 }
 
 // Attributes returns the path attributes of a degraded announcement.
-func (d DegradeConfig) Attributes() Attributes {
-	a := Attributes{MED: d.MED, Prepend: d.Prepend}
-	a.Communities = append(a.Communities, d.Communities...)
+func (d DegradeConfig) Attributes() speakers.Attributes {
+	a := speakers.Attributes{MED: d.MED, Prepend: d.Prepend}
+	for _, s := range d.Communities {
+		if c, err := speakers.ParseCommunity(s); err == nil { // Check reported the others
+			a.Communities = append(a.Communities, c)
+		}
+	}
 	if d.GracefulShutdown {
-		a.Communities = append(a.Communities, GracefulShutdownCommunity)
+		a.Communities = append(a.Communities, speakers.GracefulShutdown)
 	}
 	return a
 }
@@ -183,24 +188,13 @@ func (d *DegradeConfig) check(p *yamlconf.Problems, path string) {
 		p.Add(path+".prepend", "prepend %d out of range 0-10", d.Prepend)
 	}
 	for i, c := range d.Communities {
-		if _, err := ParseCommunity(c); err != nil {
+		if _, err := speakers.ParseCommunity(c); err != nil {
 			p.Add(fmt.Sprintf("%s.communities[%d]", path, i), "%v", err)
 		}
 	}
 	if d.BeforeWithdraw > 0 && !d.set() {
 		p.Add(path+".before_withdraw", "before_withdraw needs degrade attributes (med, prepend, graceful_shutdown or communities)")
 	}
-}
-
-// ParseCommunity parses an RFC 1997 community written "ASN:VALUE".
-func ParseCommunity(s string) (uint32, error) {
-	var hi, lo uint32
-	var rest string
-	n, _ := fmt.Sscanf(s, "%d:%d%s", &hi, &lo, &rest)
-	if n != 2 || hi > 0xffff || lo > 0xffff || fmt.Sprintf("%d:%d", hi, lo) != s {
-		return 0, fmt.Errorf("invalid community %q (write it like 65535:0)", s)
-	}
-	return hi<<16 | lo, nil
 }
 
 // Sources of the fleet guard's count.

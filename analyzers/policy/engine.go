@@ -20,6 +20,7 @@ import (
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/safefile"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 // Input is what one evaluation looks at: each health check's status by name
@@ -67,17 +68,17 @@ const (
 // Decision is one change the policy made, refused or would make (dry-run);
 // each is written to the audit log as one JSON line.
 type Decision struct {
-	Time       time.Time      `json:"time"`
-	Prefix     netip.Prefix   `json:"prefix"`
-	Action     string         `json:"action"`
-	Attributes Attributes     `json:"attributes"`
-	Source     string         `json:"source"`
-	Reason     string         `json:"reason"`
-	Evidence   map[string]any `json:"evidence"`
-	Outcome    Outcome        `json:"outcome,omitempty"`
-	Guard      string         `json:"guard,omitempty"`
-	RetryAfter Seconds        `json:"retry_after_seconds,omitempty"`
-	Error      string         `json:"error,omitempty"`
+	Time       time.Time           `json:"time"`
+	Prefix     netip.Prefix        `json:"prefix"`
+	Action     string              `json:"action"`
+	Attributes speakers.Attributes `json:"attributes"`
+	Source     string              `json:"source"`
+	Reason     string              `json:"reason"`
+	Evidence   map[string]any      `json:"evidence"`
+	Outcome    Outcome             `json:"outcome,omitempty"`
+	Guard      string              `json:"guard,omitempty"`
+	RetryAfter Seconds             `json:"retry_after_seconds,omitempty"`
+	Error      string              `json:"error,omitempty"`
 }
 
 // Summary is the decision in one line, for people (the CLI prints it).
@@ -129,7 +130,7 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 
 // Options are the engine's dependencies; Speaker is required.
 type Options struct {
-	Speaker Speaker
+	Speaker speakers.Speaker
 	// Fleet counts announcing PoPs; nil disables the fleet guard.
 	Fleet FleetCounter
 	// Audit receives one JSON line per decision; nil discards them. Open
@@ -163,7 +164,7 @@ type Engine struct {
 	prefixes  []netip.Prefix
 	o         Options
 	damp      selfDampening
-	degrade   Attributes
+	degrade   speakers.Attributes
 	audit     *auditLog
 	interval  time.Duration
 	maxHolds  int
@@ -189,7 +190,7 @@ type Engine struct {
 type prefixState struct {
 	known        bool
 	announced    bool
-	attrs        Attributes
+	attrs        speakers.Attributes
 	withdrawnAt  time.Time
 	degradedAt   time.Time
 	penalty      Penalty
@@ -321,7 +322,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.lastNow = now
 	}
 	for _, ps := range e.state {
-		ps.known, ps.announced, ps.attrs = true, false, Attributes{}
+		ps.known, ps.announced, ps.attrs = true, false, speakers.Attributes{}
 	}
 	for _, s := range st {
 		if ps, ok := e.state[s.Prefix]; ok {
@@ -338,7 +339,7 @@ func (e *Engine) Start(ctx context.Context) error {
 // verdict is what the engine wants for a prefix, before guards.
 type verdict struct {
 	action   string
-	attrs    Attributes
+	attrs    speakers.Attributes
 	source   string
 	reason   string
 	evidence map[string]any
@@ -737,7 +738,7 @@ func (e *Engine) commit(now time.Time, j *job) (Decision, bool) {
 	wasAnnounced := ps.known && ps.announced
 	switch {
 	case d.Action == ActionWithdraw:
-		ps.announced, ps.attrs, ps.withdrawnAt = false, Attributes{}, now
+		ps.announced, ps.attrs, ps.withdrawnAt = false, speakers.Attributes{}, now
 		ps.penalty = e.damp.add(ps.penalty, now, e.damp.WithdrawalPenalty)
 		if d.Source == SourceRule || d.Source == SourceAlert {
 			e.withdrawals = append(e.recentWithdrawals(now), now)
@@ -788,7 +789,7 @@ func (e *Engine) verifyCanary(ctx context.Context, now time.Time, j *job) error 
 	}
 	c := e.cfg.Canary.Prefix
 	d := Decision{Time: now.UTC(), Prefix: c, Action: ActionAnnounce, Source: SourceCanary, Reason: "canary announced before service prefixes", Evidence: map[string]any{}}
-	if err := e.o.Speaker.Announce(ctx, c, Attributes{}); err != nil {
+	if err := e.o.Speaker.Announce(ctx, c, speakers.Attributes{}); err != nil {
 		d.Outcome, d.Error = OutcomeFailed, err.Error()
 		j.canary = &d
 		return fmt.Errorf("announcing canary %s: %w", c, err)
@@ -889,7 +890,7 @@ func b2f(b bool) float64 {
 
 func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
 
-func attrsEqual(a, b Attributes) bool {
+func attrsEqual(a, b speakers.Attributes) bool {
 	return (a.MED == nil) == (b.MED == nil) && (a.MED == nil || *a.MED == *b.MED) &&
 		a.Prepend == b.Prepend && slices.Equal(a.Communities, b.Communities)
 }
@@ -1249,10 +1250,10 @@ func (e *Engine) Findings(now time.Time) []finding.Finding {
 
 // PrefixExplanation is Explain's account of one prefix.
 type PrefixExplanation struct {
-	Prefix     netip.Prefix `json:"prefix"`
-	Announced  bool         `json:"announced"`
-	Known      bool         `json:"known"`
-	Attributes Attributes   `json:"attributes"`
+	Prefix     netip.Prefix        `json:"prefix"`
+	Announced  bool                `json:"announced"`
+	Known      bool                `json:"known"`
+	Attributes speakers.Attributes `json:"attributes"`
 	// Want is the action the inputs call for, and Next what the engine would
 	// do now (nothing when Want is already the state).
 	Want     string         `json:"want"`

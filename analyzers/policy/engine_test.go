@@ -19,6 +19,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 var (
@@ -31,15 +32,17 @@ var (
 // fakeSpeaker is an in-memory speaker that records its calls.
 type fakeSpeaker struct {
 	mu       sync.Mutex
-	routes   map[netip.Prefix]Attributes
+	routes   map[netip.Prefix]speakers.Attributes
 	calls    []string
 	fail     error
 	hideFrom map[netip.Prefix]bool // announced but not reported by State
 }
 
-func newFakeSpeaker() *fakeSpeaker { return &fakeSpeaker{routes: map[netip.Prefix]Attributes{}} }
+func newFakeSpeaker() *fakeSpeaker {
+	return &fakeSpeaker{routes: map[netip.Prefix]speakers.Attributes{}}
+}
 
-func (s *fakeSpeaker) Announce(_ context.Context, p netip.Prefix, a Attributes) error {
+func (s *fakeSpeaker) Announce(_ context.Context, p netip.Prefix, a speakers.Attributes) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, "announce "+p.String())
@@ -61,13 +64,13 @@ func (s *fakeSpeaker) Withdraw(_ context.Context, p netip.Prefix) error {
 	return nil
 }
 
-func (s *fakeSpeaker) State(context.Context) ([]PrefixState, error) {
+func (s *fakeSpeaker) State(context.Context) ([]speakers.PrefixState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []PrefixState
+	var out []speakers.PrefixState
 	for p, a := range s.routes {
 		if !s.hideFrom[p] {
-			out = append(out, PrefixState{Prefix: p, Announced: true, Attributes: a})
+			out = append(out, speakers.PrefixState{Prefix: p, Announced: true, Attributes: a})
 		}
 	}
 	return out, nil
@@ -292,8 +295,8 @@ func TestSelfDampening(t *testing.T) {
 			cfg := Config{HoldDown: yamlconf.Duration(time.Minute), Rules: withdrawOnWebDown(),
 				SelfDampening: DampeningConfig{Profile: tt.profile, MaxFraction: 0.5, HalfLife: yamlconf.Duration(15 * time.Minute)}}
 			h := newHarness(t, cfg, nil)
-			h.sp.routes[pfx] = Attributes{}
-			h.sp.routes[pfx2] = Attributes{}
+			h.sp.routes[pfx] = speakers.Attributes{}
+			h.sp.routes[pfx2] = speakers.Attributes{}
 			if err := h.e.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -451,7 +454,7 @@ func TestDrainFileDryRunAndAudit(t *testing.T) {
 
 	// Dry-run decides and audits but never calls the speaker.
 	dry := newHarness(t, Config{DryRun: true, Rules: withdrawOnWebDown()}, nil)
-	dry.sp.routes[pfx] = Attributes{}
+	dry.sp.routes[pfx] = speakers.Attributes{}
 	if err := dry.e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +472,7 @@ func TestDegradeBeforeWithdraw(t *testing.T) {
 	h.eval(0, webUp())
 	d := h.eval(time.Second, webDown())
 	expect(t, d, ActionDegrade, OutcomeApplied, "")
-	if a := h.sp.routes[pfx]; a.Prepend != 2 || len(a.Communities) != 1 || a.Communities[0] != "65535:0" {
+	if a := h.sp.routes[pfx]; a.Prepend != 2 || len(a.Communities) != 1 || a.Communities[0].String() != "65535:0" {
 		t.Fatalf("degraded attributes %+v", a)
 	}
 	expect(t, h.eval(29*time.Second, webDown()), "", "", "")

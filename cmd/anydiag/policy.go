@@ -15,6 +15,7 @@ import (
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/httpjson"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/spf13/cobra"
 )
 
@@ -84,7 +85,7 @@ func explainAgent(ctx context.Context, base string) (policy.Explanation, error) 
 // and refuses changes, which explain never makes.
 type assumeAnnounced struct{ prefixes []netip.Prefix }
 
-func (a assumeAnnounced) Announce(context.Context, netip.Prefix, policy.Attributes) error {
+func (a assumeAnnounced) Announce(context.Context, netip.Prefix, speakers.Attributes) error {
 	return fmt.Errorf("offline explain does not announce")
 }
 
@@ -92,10 +93,10 @@ func (a assumeAnnounced) Withdraw(context.Context, netip.Prefix) error {
 	return fmt.Errorf("offline explain does not withdraw")
 }
 
-func (a assumeAnnounced) State(context.Context) ([]policy.PrefixState, error) {
-	out := make([]policy.PrefixState, len(a.prefixes))
+func (a assumeAnnounced) State(context.Context) ([]speakers.PrefixState, error) {
+	out := make([]speakers.PrefixState, len(a.prefixes))
 	for i, p := range a.prefixes {
-		out[i] = policy.PrefixState{Prefix: p, Announced: true}
+		out[i] = speakers.PrefixState{Prefix: p, Announced: true}
 	}
 	return out, nil
 }

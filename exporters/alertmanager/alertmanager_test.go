@@ -26,6 +26,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 const token = "s3cret-token-0123456789"
@@ -38,7 +39,7 @@ type memSpeaker struct {
 	calls  int
 }
 
-func (s *memSpeaker) Announce(_ context.Context, p netip.Prefix, _ policy.Attributes) error {
+func (s *memSpeaker) Announce(_ context.Context, p netip.Prefix, _ speakers.Attributes) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -54,12 +55,12 @@ func (s *memSpeaker) Withdraw(_ context.Context, p netip.Prefix) error {
 	return nil
 }
 
-func (s *memSpeaker) State(context.Context) ([]policy.PrefixState, error) {
+func (s *memSpeaker) State(context.Context) ([]speakers.PrefixState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []policy.PrefixState
+	var out []speakers.PrefixState
 	for p := range s.routes {
-		out = append(out, policy.PrefixState{Prefix: p, Announced: true})
+		out = append(out, speakers.PrefixState{Prefix: p, Announced: true})
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/exporters/push"
 	"github.com/anydiag/anydiag/internal/config"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 // part is a group of components built from one part of the configuration:
@@ -29,7 +30,7 @@ type part struct {
 
 	// What later parts use: the speaker part's speaker, the health part's
 	// runner, the policy part's engine and loop.
-	speaker policy.Speaker
+	speaker speakers.Speaker
 	kind    string
 	runner  *health.Runner
 	policy  *policyPart

@@ -24,6 +24,7 @@ import (
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/safefile"
 	"github.com/anydiag/anydiag/internal/secret"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/bird"
 	"github.com/anydiag/anydiag/speakers/frr"
 	"github.com/anydiag/anydiag/speakers/gobgp"
@@ -309,7 +310,7 @@ func startSpeaker(ctx context.Context, a *Agent, cfg config.Speaker, c *part) er
 	type peered interface {
 		Peers(context.Context) ([]gobgp.PeerState, error)
 	}
-	var sp policy.Speaker
+	var sp speakers.Speaker
 	switch {
 	case cfg.GoBGP != nil:
 		s, err := gobgp.New(*cfg.GoBGP, log)

@@ -3,12 +3,18 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/internal/secret"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
+	"github.com/anydiag/anydiag/speakers/bird"
+	"github.com/anydiag/anydiag/speakers/frr"
+	"github.com/anydiag/anydiag/speakers/gobgp"
+	"github.com/anydiag/anydiag/speakers/gobgpapi"
 )
 
 // crossCheck holds the checks that relate sections to each other and to
@@ -22,9 +28,9 @@ func (c *Config) crossCheck(p *yamlconf.Problems) {
 	for _, pr := range c.Anycast.Prefixes {
 		service[pr.Prefix] = true
 	}
-	var degrades []string // the keys that ask for degrade
+	var degrades []degradeUse // what asks the speaker for degraded announcements
 	if c.Policy.Degrade.BeforeWithdraw > 0 {
-		degrades = append(degrades, "policy.degrade.before_withdraw")
+		degrades = append(degrades, degradeUse{"policy.degrade.before_withdraw", c.Policy.Degrade.Attributes()})
 	}
 	for i, r := range c.Policy.Rules {
 		rp := fmt.Sprintf("policy.rules[%d]", i)
@@ -37,16 +43,26 @@ func (c *Config) crossCheck(p *yamlconf.Problems) {
 			}
 		}
 		if r.Action == policy.ActionDegrade {
-			degrades = append(degrades, rp+".action")
+			attrs := c.Policy.Degrade.Attributes()
+			if r.Degrade != nil {
+				attrs = r.Degrade.Attributes()
+			}
+			degrades = append(degrades, degradeUse{rp + ".action", attrs})
 		}
 	}
 	if cn := c.Policy.Canary; cn.IsValid() && service[cn.Prefix] {
 		p.Add("policy.canary", "the canary %s must differ from the service prefixes", cn.Prefix)
 	}
-	if kind := c.Speaker.Kind(); kind == "bird" || kind == "frr" {
-		for _, key := range degrades {
-			p.Add(key, "degrade needs a speaker that sets MED, AS-path prepend and communities at run time; the %s speaker cannot: "+
-				"use gobgp or gobgpapi, or degrade with a route map in %s's own configuration and withdraw here", kind, kind)
+	if capsOf, ok := speakerCapabilities[c.Speaker.Kind()]; ok {
+		kind, caps := c.Speaker.Kind(), capsOf()
+		for _, d := range degrades {
+			missing := caps.Missing(d.attrs)
+			if len(missing) == 0 {
+				continue
+			}
+			p.Add(d.key, "degrade asks for %s, which the %s speaker cannot set at run time: use a speaker that can (%s), "+
+				"or degrade with a route map in %s's own configuration and withdraw here",
+				strings.Join(missing, ", "), kind, strings.Join(speakersAble(d.attrs), ", "), kind)
 		}
 	}
 	if c.Speaker.Kind() == "" && len(c.Policy.Rules) > 0 {
@@ -78,6 +94,34 @@ func (c *Config) crossCheck(p *yamlconf.Problems) {
 			p.Warn("exporters.alertmanager.listen", "%s is reachable from the network without TLS: set cert_file and key_file", am.Listen)
 		}
 	}
+}
+
+// degradeUse is one place of the configuration that makes the policy
+// announce degraded routes, and the attributes it asks for.
+type degradeUse struct {
+	key   string
+	attrs speakers.Attributes
+}
+
+// speakerCapabilities are what each kind of speaker (Speaker.Kind) can do,
+// known without starting it.
+var speakerCapabilities = map[string]func() speakers.Capabilities{
+	"gobgp":    gobgp.Capabilities,
+	"gobgpapi": gobgpapi.Capabilities,
+	"bird":     bird.Capabilities,
+	"frr":      frr.Capabilities,
+}
+
+// speakersAble lists the kinds of speaker that can set attrs.
+func speakersAble(attrs speakers.Attributes) []string {
+	var out []string
+	for kind, caps := range speakerCapabilities {
+		if len(caps().Missing(attrs)) == 0 {
+			out = append(out, kind)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func names(hcs []health.CheckConfig) string {

@@ -63,6 +63,13 @@ func TestCrossSectionChecks(t *testing.T) {
 			"policy.degrade.before_withdraw", "the bird speaker cannot"},
 		{"degrade rule on frr", base + health + "speaker: {frr: {asn: 64500}}\npolicy: {degrade: {prepend: 3}, rules: [{when: {check: web, state: down}, action: degrade}]}\n",
 			"policy.rules[0].action", "the frr speaker cannot"},
+		// The speaker's capabilities say what it cannot do: the message
+		// names the attributes and the speakers that can set them.
+		{"graceful shutdown on frr", base + "speaker: {frr: {asn: 64500}}\npolicy: {degrade: {graceful_shutdown: true, before_withdraw: 30s}}\n",
+			"policy.degrade.before_withdraw", "degrade asks for communities, which the frr speaker cannot set at run time: use a speaker that can (gobgp, gobgpapi)"},
+		{"rule's own degrade on bird", base + health + "speaker: {bird: {prefixes: [{prefix: 192.0.2.1/32, protocol: anycast1}]}}\n" +
+			"policy: {rules: [{when: {check: web, state: down}, action: degrade, degrade: {med: 5, communities: ['65010:1:2']}}]}\n",
+			"policy.rules[0].action", "degrade asks for MED, large communities, which the bird speaker cannot"},
 		{"short token", base + "exporters: {token_file: " + short + "}\n", "exporters.token_file", "fewer than 16"},
 		{"open token", base + "exporters: {token_file: " + open + "}\n", "exporters.token_file", "chmod 600"},
 		{"short webhook token", base + "exporters: {alertmanager: {token_file: " + short + "}}\n", "exporters.alertmanager.token_file", "fewer than 16"},
@@ -82,6 +89,19 @@ func TestCrossSectionChecks(t *testing.T) {
 		"exporters: {token_file: " + good + ", alertmanager: {token_file: " + good + "}}\n"
 	if errs, warns := problems(t, ok); len(errs) != 0 || len(warns) != 0 {
 		t.Errorf("valid configuration refused: %v, warnings %v", errs, warns)
+	}
+	// gobgpapi sets every attribute, large communities and well-known
+	// names included; bird and frr accept a policy that never degrades.
+	for name, doc := range map[string]string{
+		"gobgpapi degrades": base + health + "speaker: {gobgpapi: {address: '127.0.0.1:50051'}}\n" +
+			"policy: {degrade: {med: 1, prepend: 2, graceful_shutdown: true, communities: [NO_EXPORT, '65010:1:2'], before_withdraw: 10s}, " +
+			"rules: [{when: {check: web, state: down}, action: degrade}]}\n",
+		"bird withdraws": base + health + "speaker: {bird: {prefixes: [{prefix: 192.0.2.1/32, protocol: anycast1}]}}\n" +
+			"policy: {degrade: {med: 1}, rules: [{when: {check: web, state: down}, action: withdraw}]}\n",
+	} {
+		if errs, _ := problems(t, doc); len(errs) != 0 {
+			t.Errorf("%s: refused: %v", name, errs)
+		}
 	}
 }
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/labtest"
 )
 
@@ -69,8 +69,8 @@ func TestLabWithdrawAnnounce(t *testing.T) {
 	}{
 		{"withdraw", func() error { return sp.Withdraw(ctx, p) }, false},
 		{"withdraw again", func() error { return sp.Withdraw(ctx, p) }, false},
-		{"announce", func() error { return sp.Announce(ctx, p, policy.Attributes{}) }, true},
-		{"announce again", func() error { return sp.Announce(ctx, p, policy.Attributes{}) }, true},
+		{"announce", func() error { return sp.Announce(ctx, p, speakers.Attributes{}) }, true},
+		{"announce again", func() error { return sp.Announce(ctx, p, speakers.Attributes{}) }, true},
 		{"reconfigure keeps it", func() error { return sp.Client().Configure(ctx) }, true},
 	} {
 		if err := st.do(); err != nil {
@@ -110,5 +110,5 @@ func TestLabWithdrawTiming(t *testing.T) {
 	p := labtest.Prefix4
 	env.TimeWithdrawals(t, ctx, "bird", 20, p,
 		func(ctx context.Context) error { return sp.Withdraw(ctx, p) },
-		func(ctx context.Context) error { return sp.Announce(ctx, p, policy.Attributes{}) })
+		func(ctx context.Context) error { return sp.Announce(ctx, p, speakers.Attributes{}) })
 }

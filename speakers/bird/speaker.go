@@ -11,16 +11,25 @@ import (
 	"sync"
 	"time"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 )
 
-var _ policy.Speaker = (*Speaker)(nil)
+var _ speakers.Speaker = (*Speaker)(nil)
 
 // ErrAttributesUnsupported is returned by Announce when asked for a
 // degraded route: the attributes of a BIRD route live in its configuration,
-// so this speaker can only switch the route on and off.
-var ErrAttributesUnsupported = errors.New("bird speaker: MED, prepend and communities are set in the BIRD configuration, not at run time")
+// so this speaker can only switch the route on and off. It wraps
+// speakers.ErrUnsupported.
+var ErrAttributesUnsupported = fmt.Errorf("bird speaker: MED, prepend and communities are set in the BIRD configuration, not at run time: %w", speakers.ErrUnsupported)
+
+// Capabilities are what the BIRD speaker can do: announce and withdraw
+// only (see ErrAttributesUnsupported), no graceful-shutdown drain of its own
+// (BIRD's configuration can set 65535:0 in an export filter).
+func Capabilities() speakers.Capabilities { return speakers.Capabilities{} }
+
+// Capabilities returns the package's Capabilities.
+func (s *Speaker) Capabilities() speakers.Capabilities { return Capabilities() }
 
 // Config is the BIRD speaker's configuration.
 type Config struct {
@@ -115,8 +124,8 @@ func (s *Speaker) protocolFor(prefix netip.Prefix) (string, error) {
 // Announce enables the prefix's protocol and returns once BIRD shows the
 // protocol up, its route for the prefix in the table, and the route in the
 // export table of every Established BGP protocol.
-func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, attrs policy.Attributes) error {
-	if attrs.Degraded() {
+func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, attrs speakers.Attributes) error {
+	if Capabilities().Check(attrs) != nil {
 		return fmt.Errorf("announce %s: %w", prefix, ErrAttributesUnsupported)
 	}
 	proto, err := s.protocolFor(prefix)
@@ -166,8 +175,8 @@ func (s *Speaker) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 
 // State reports, for every configured prefix, whether its protocol is up
 // and originates it.
-func (s *Speaker) State(ctx context.Context) ([]policy.PrefixState, error) {
-	out := make([]policy.PrefixState, 0, len(s.cfg.Prefixes))
+func (s *Speaker) State(ctx context.Context) ([]speakers.PrefixState, error) {
+	out := make([]speakers.PrefixState, 0, len(s.cfg.Prefixes))
 	for _, p := range s.cfg.Prefixes {
 		st, err := s.client.Protocol(ctx, p.Protocol)
 		if err != nil {
@@ -179,7 +188,7 @@ func (s *Speaker) State(ctx context.Context) ([]policy.PrefixState, error) {
 				return nil, fmt.Errorf("bird speaker: state: %w", err)
 			}
 		}
-		out = append(out, policy.PrefixState{Prefix: p.Prefix.Prefix, Announced: has})
+		out = append(out, speakers.PrefixState{Prefix: p.Prefix.Prefix, Announced: has})
 	}
 	return out, nil
 }

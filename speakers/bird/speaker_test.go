@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 // fakeBIRD answers the control protocol from a table of replies captured
@@ -130,9 +130,9 @@ func TestSpeakerLogic(t *testing.T) {
 			}
 			return s.Withdraw(ctx, p)
 		}, "", false},
-		{"announce after withdraw", func(f *fakeBIRD) { f.up = false }, func(ctx context.Context, s *Speaker) error { return s.Announce(ctx, p, policy.Attributes{}) }, "", true},
+		{"announce after withdraw", func(f *fakeBIRD) { f.up = false }, func(ctx context.Context, s *Speaker) error { return s.Announce(ctx, p, speakers.Attributes{}) }, "", true},
 		{"degraded refused", nil, func(ctx context.Context, s *Speaker) error {
-			return s.Announce(ctx, p, policy.Attributes{Prepend: 1})
+			return s.Announce(ctx, p, speakers.Attributes{Prepend: 1})
 		}, "set in the BIRD configuration", true},
 		{"unknown prefix", nil, func(ctx context.Context, s *Speaker) error {
 			return s.Withdraw(ctx, netip.MustParsePrefix("192.0.2.2/32"))

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/anydiag/anydiag/lab"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/labtest"
 )
 
@@ -55,11 +55,11 @@ func TestLabWithdrawAnnounce(t *testing.T) {
 		do   func() error
 		held bool
 	}{
-		{"announce", func() error { return sp.Announce(ctx, p, policy.Attributes{}) }, true},
-		{"announce again", func() error { return sp.Announce(ctx, p, policy.Attributes{}) }, true},
+		{"announce", func() error { return sp.Announce(ctx, p, speakers.Attributes{}) }, true},
+		{"announce again", func() error { return sp.Announce(ctx, p, speakers.Attributes{}) }, true},
 		{"withdraw", func() error { return sp.Withdraw(ctx, p) }, false},
 		{"withdraw again", func() error { return sp.Withdraw(ctx, p) }, false},
-		{"announce after withdraw", func() error { return sp.Announce(ctx, p, policy.Attributes{}) }, true},
+		{"announce after withdraw", func() error { return sp.Announce(ctx, p, speakers.Attributes{}) }, true},
 	}
 	for _, st := range steps {
 		if err := st.do(); err != nil {
@@ -76,7 +76,7 @@ func TestLabWithdrawAnnounce(t *testing.T) {
 	if st, err := sp.State(ctx); err != nil || len(st) != 1 || !st[0].Announced {
 		t.Fatalf("State = %+v, %v", st, err)
 	}
-	if err := sp.Announce(ctx, p, policy.Attributes{Prepend: 1}); err == nil {
+	if err := sp.Announce(ctx, p, speakers.Attributes{Prepend: 1}); err == nil {
 		t.Error("a degraded announcement was accepted")
 	}
 }
@@ -91,7 +91,7 @@ func TestLabErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = wrongAS.Announce(ctx, labtest.Prefix4, policy.Attributes{})
+	err = wrongAS.Announce(ctx, labtest.Prefix4, speakers.Attributes{})
 	if err == nil || !strings.Contains(err.Error(), "65010") {
 		t.Errorf("announce into the wrong AS: %v", err)
 	}
@@ -112,7 +112,7 @@ func TestLabWithdrawTiming(t *testing.T) {
 	defer cancel()
 	env, _, sp := startPop(t, ctx)
 	p := labtest.Prefix4
-	if err := sp.Announce(ctx, p, policy.Attributes{}); err != nil {
+	if err := sp.Announce(ctx, p, speakers.Attributes{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := env.WaitHeld(ctx, p, true); err != nil {
@@ -120,5 +120,5 @@ func TestLabWithdrawTiming(t *testing.T) {
 	}
 	env.TimeWithdrawals(t, ctx, "frr", 20, p,
 		func(ctx context.Context) error { return sp.Withdraw(ctx, p) },
-		func(ctx context.Context) error { return sp.Announce(ctx, p, policy.Attributes{}) })
+		func(ctx context.Context) error { return sp.Announce(ctx, p, speakers.Attributes{}) })
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/anydiag/anydiag/speakers/internal/confirm"
 	"log/slog"
@@ -20,15 +19,24 @@ import (
 	"sync"
 	"time"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 )
 
-var _ policy.Speaker = (*Speaker)(nil)
+var _ speakers.Speaker = (*Speaker)(nil)
 
 // ErrAttributesUnsupported is returned by Announce when asked for a
 // degraded route: this speaker only adds and removes network statements.
-var ErrAttributesUnsupported = errors.New("frr speaker: MED, prepend and communities are not supported; degrade with a route-map in FRR's own configuration")
+// It wraps speakers.ErrUnsupported.
+var ErrAttributesUnsupported = fmt.Errorf("frr speaker: MED, prepend and communities are not supported; degrade with a route-map in FRR's own configuration: %w", speakers.ErrUnsupported)
+
+// Capabilities are what the FRR speaker can do: announce and withdraw
+// only (see ErrAttributesUnsupported); FRR's own `bgp graceful-shutdown`
+// covers draining.
+func Capabilities() speakers.Capabilities { return speakers.Capabilities{} }
+
+// Capabilities returns the package's Capabilities.
+func (s *Speaker) Capabilities() speakers.Capabilities { return Capabilities() }
 
 // DefaultTimeout bounds one call when ctx has no earlier deadline.
 const DefaultTimeout = 10 * time.Second
@@ -110,8 +118,8 @@ func New(cfg Config, log *slog.Logger) (*Speaker, error) {
 // Announce adds `network PREFIX` and returns once FRR's table holds the
 // locally sourced path and every listed established neighbor's
 // advertised-routes hold the prefix.
-func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, attrs policy.Attributes) error {
-	if attrs.Degraded() {
+func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, attrs speakers.Attributes) error {
+	if Capabilities().Check(attrs) != nil {
 		return fmt.Errorf("announce %s: %w", prefix, ErrAttributesUnsupported)
 	}
 	return s.change(ctx, "announce", prefix, true)
@@ -159,18 +167,18 @@ func (s *Speaker) change(ctx context.Context, verb string, prefix netip.Prefix, 
 
 // State reports the prefixes this speaker announced or withdrew, each with
 // what FRR's table holds now.
-func (s *Speaker) State(ctx context.Context) ([]policy.PrefixState, error) {
+func (s *Speaker) State(ctx context.Context) ([]speakers.PrefixState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]policy.PrefixState, 0, len(s.known))
+	out := make([]speakers.PrefixState, 0, len(s.known))
 	for p := range s.known {
 		has, err := s.localPath(ctx, p)
 		if err != nil {
 			return nil, fmt.Errorf("frr speaker: state: %w", err)
 		}
-		out = append(out, policy.PrefixState{Prefix: p, Announced: has})
+		out = append(out, speakers.PrefixState{Prefix: p, Announced: has})
 	}
-	slices.SortFunc(out, func(a, b policy.PrefixState) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	slices.SortFunc(out, func(a, b speakers.PrefixState) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	return out, nil
 }
 

@@ -22,11 +22,11 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/anydiag/anydiag/lab"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/labtest"
 )
 
@@ -101,7 +101,7 @@ func serveChild(ctx context.Context, sp *Speaker, c net.Conn) {
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		switch {
 		case len(f) >= 2 && f[0] == "announce":
-			var attrs policy.Attributes
+			var attrs speakers.Attributes
 			if len(f) == 3 {
 				med, _ := strconv.ParseUint(f[2], 10, 32)
 				m := uint32(med)

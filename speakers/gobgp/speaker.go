@@ -19,13 +19,25 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/gobgpctl"
 )
 
-var _ policy.Speaker = (*Speaker)(nil)
+var _ speakers.Speaker = (*Speaker)(nil)
+
+// Capabilities are what the embedded speaker can do: MED, prepend, standard
+// and large communities, and a graceful-shutdown drain on stop (on_stop:
+// graceful-shutdown).
+func Capabilities() speakers.Capabilities {
+	c := gobgpctl.Capabilities()
+	c.GracefulShutdown = true
+	return c
+}
+
+// Capabilities returns the package's Capabilities.
+func (s *Speaker) Capabilities() speakers.Capabilities { return Capabilities() }
 
 // PeerState is the state of one neighbor, as Peers reports it.
 type PeerState = gobgpctl.PeerState
@@ -179,7 +191,7 @@ func (s *Speaker) controller() (*gobgpctl.Controller, error) {
 // Announce originates prefix with attrs (replacing earlier attributes) and
 // returns once every established neighbor has been sent it, or an error
 // naming what did not happen.
-func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, attrs policy.Attributes) error {
+func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, attrs speakers.Attributes) error {
 	ctl, err := s.controller()
 	if err != nil {
 		return err
@@ -207,7 +219,7 @@ func (s *Speaker) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 }
 
 // State lists the prefixes announced or withdrawn through this speaker.
-func (s *Speaker) State(ctx context.Context) ([]policy.PrefixState, error) {
+func (s *Speaker) State(ctx context.Context) ([]speakers.PrefixState, error) {
 	ctl, err := s.controller()
 	if err != nil {
 		return nil, err
@@ -292,8 +304,8 @@ func (s *Speaker) drain(ctx context.Context) error {
 	if s.cfg.OnStop == OnStopGracefulShutdown && len(prefixes) > 0 {
 		for _, p := range prefixes {
 			a := announced[p]
-			if !slices.Contains(a.Communities, policy.GracefulShutdownCommunity) {
-				a.Communities = append(a.Communities, policy.GracefulShutdownCommunity)
+			if !slices.Contains(a.Communities, speakers.GracefulShutdown) {
+				a.Communities = append(a.Communities, speakers.GracefulShutdown)
 			}
 			errs = append(errs, s.ctl.Announce(ctx, p, a))
 		}

@@ -20,9 +20,9 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 // freePort returns a TCP port that was free a moment ago on addr.
@@ -92,7 +92,7 @@ func (r *router) received(t *testing.T, prefix netip.Prefix) *api.Path {
 }
 
 // describe renders the attributes the tests look at: AS path, MED,
-// communities.
+// communities (standard, then large).
 func describe(p *api.Path) string {
 	if p == nil {
 		return "none"
@@ -116,6 +116,10 @@ func describe(p *api.Path) string {
 		case *api.CommunitiesAttribute:
 			for _, c := range v.Communities {
 				comms = append(comms, fmt.Sprintf("%d:%d", c>>16, c&0xffff))
+			}
+		case *api.LargeCommunitiesAttribute:
+			for _, c := range v.Communities {
+				comms = append(comms, fmt.Sprintf("%d:%d:%d", c.GlobalAdmin, c.LocalData1, c.LocalData2))
 			}
 		}
 	}
@@ -175,16 +179,16 @@ func TestAnnounceReplaceWithdraw(t *testing.T) {
 
 			steps := []struct {
 				name  string
-				attrs *policy.Attributes // nil means Withdraw
+				attrs *speakers.Attributes // nil means Withdraw
 				want  string
 			}{
-				{"plain", &policy.Attributes{}, "as=65010 med=- comm="},
-				{"degraded", &policy.Attributes{MED: ptr(uint32(500)), Prepend: 2, Communities: []string{policy.GracefulShutdownCommunity, "65010:7"}},
-					"as=65010 65010 65010 med=500 comm=65535:0,65010:7"},
-				{"restored", &policy.Attributes{}, "as=65010 med=- comm="},
+				{"plain", &speakers.Attributes{}, "as=65010 med=- comm="},
+				{"degraded", &speakers.Attributes{MED: ptr(uint32(500)), Prepend: 2, Communities: []speakers.Community{speakers.GracefulShutdown, speakers.Standard(65010, 7), speakers.Large(65010, 1, 2)}},
+					"as=65010 65010 65010 med=500 comm=65535:0,65010:7,65010:1:2"},
+				{"restored", &speakers.Attributes{}, "as=65010 med=- comm="},
 				{"withdrawn", nil, "none"},
 				{"withdrawn again", nil, "none"},
-				{"announced again", &policy.Attributes{MED: ptr(uint32(0))}, "as=65010 med=0 comm="},
+				{"announced again", &speakers.Attributes{MED: ptr(uint32(0))}, "as=65010 med=0 comm="},
 			}
 			for _, st := range steps {
 				var err error
@@ -212,7 +216,7 @@ func TestAnnounceReplaceWithdraw(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "route gone after Stop", func() bool { return r.received(t, p) == nil })
-			if err := sp.Announce(ctx, p, policy.Attributes{}); !errors.Is(err, ErrNotStarted) {
+			if err := sp.Announce(ctx, p, speakers.Attributes{}); !errors.Is(err, ErrNotStarted) {
 				t.Fatalf("Announce after Stop: %v", err)
 			}
 		})
@@ -227,7 +231,7 @@ func TestGracefulShutdownOnStop(t *testing.T) {
 	sp := startSpeaker(t, "127.0.0.1", port, OnStopGracefulShutdown)
 	p := netip.MustParsePrefix("192.0.2.1/32")
 	ctx := context.Background()
-	if err := sp.Announce(ctx, p, policy.Attributes{}); err != nil {
+	if err := sp.Announce(ctx, p, speakers.Attributes{}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -337,7 +341,7 @@ func TestSessionsObserved(t *testing.T) {
 	if adv, ok := sp.Advertised(p4); adv || !ok {
 		t.Fatalf("Advertised before Announce = %t, %t", adv, ok)
 	}
-	if err := sp.Announce(ctx, p4, policy.Attributes{}); err != nil {
+	if err := sp.Announce(ctx, p4, speakers.Attributes{}); err != nil {
 		t.Fatal(err)
 	}
 	if adv, ok := sp.Advertised(p4); !adv || !ok {
@@ -496,7 +500,7 @@ func TestNoTransitBetweenUpstreams(t *testing.T) {
 	// The speaker's own prefix goes out to both after it; the foreign one
 	// must not have gone to upstream 2 before it.
 	own := netip.MustParsePrefix("192.0.2.1/32")
-	if err := sp.Announce(ctx, own, policy.Attributes{}); err != nil {
+	if err := sp.Announce(ctx, own, speakers.Attributes{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the own prefix at upstream 2", func() bool { return r2.received(t, own) != nil })
@@ -541,7 +545,7 @@ func BenchmarkReceivedTable(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if err := sp.Announce(ctx, netip.MustParsePrefix("192.0.2.1/32"), policy.Attributes{}); err != nil {
+	if err := sp.Announce(ctx, netip.MustParsePrefix("192.0.2.1/32"), speakers.Attributes{}); err != nil {
 		b.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -568,7 +572,7 @@ func BenchmarkReceivedTable(b *testing.B) {
 			if err := sp.Withdraw(ctx, own); err != nil {
 				b.Fatal(err)
 			}
-			if err := sp.Announce(ctx, own, policy.Attributes{}); err != nil {
+			if err := sp.Announce(ctx, own, speakers.Attributes{}); err != nil {
 				b.Fatal(err)
 			}
 		}

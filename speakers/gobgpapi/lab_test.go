@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/labtest"
 )
 
@@ -62,13 +62,13 @@ func TestLabDebianGoBGPd(t *testing.T) {
 		held   bool
 		aspath string
 	}{
-		{"announce", func() error { return sp.Announce(ctx, p, policy.Attributes{}) }, true, "65010"},
+		{"announce", func() error { return sp.Announce(ctx, p, speakers.Attributes{}) }, true, "65010"},
 		{"degrade", func() error {
-			return sp.Announce(ctx, p, policy.Attributes{MED: &med, Prepend: 2, Communities: []string{policy.GracefulShutdownCommunity}})
+			return sp.Announce(ctx, p, speakers.Attributes{MED: &med, Prepend: 2, Communities: []speakers.Community{speakers.GracefulShutdown}})
 		}, true, "65010 65010 65010"},
 		{"withdraw", func() error { return sp.Withdraw(ctx, p) }, false, ""},
 		{"withdraw again", func() error { return sp.Withdraw(ctx, p) }, false, ""},
-		{"announce again", func() error { return sp.Announce(ctx, p, policy.Attributes{}) }, true, "65010"},
+		{"announce again", func() error { return sp.Announce(ctx, p, speakers.Attributes{}) }, true, "65010"},
 	} {
 		if err := st.do(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
@@ -114,7 +114,7 @@ func TestLabWithdrawTiming(t *testing.T) {
 	defer cancel()
 	env, sp := startPop(t, ctx)
 	p := labtest.Prefix4
-	if err := sp.Announce(ctx, p, policy.Attributes{}); err != nil {
+	if err := sp.Announce(ctx, p, speakers.Attributes{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := env.WaitHeld(ctx, p, true); err != nil {
@@ -122,5 +122,5 @@ func TestLabWithdrawTiming(t *testing.T) {
 	}
 	env.TimeWithdrawals(t, ctx, "gobgpapi (Debian gobgpd)", 20, p,
 		func(ctx context.Context) error { return sp.Withdraw(ctx, p) },
-		func(ctx context.Context) error { return sp.Announce(ctx, p, policy.Attributes{}) })
+		func(ctx context.Context) error { return sp.Announce(ctx, p, speakers.Attributes{}) })
 }

@@ -18,12 +18,20 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/gobgpctl"
 )
 
-var _ policy.Speaker = (*Speaker)(nil)
+var _ speakers.Speaker = (*Speaker)(nil)
+
+// Capabilities are what the gobgpd speaker can set: MED, prepend, standard
+// and large communities. GracefulShutdown is false: it leaves gobgpd's
+// routes as they are when the agent stops (gobgpd outlives it).
+func Capabilities() speakers.Capabilities { return gobgpctl.Capabilities() }
+
+// Capabilities returns the package's Capabilities.
+func (s *Speaker) Capabilities() speakers.Capabilities { return Capabilities() }
 
 // PeerState is the state of one gobgpd neighbor, as Peers reports it.
 type PeerState = gobgpctl.PeerState
@@ -116,7 +124,7 @@ func (s *Speaker) ASN() uint32 { return s.asn }
 // Announce adds the path (replacing an earlier one for prefix) and returns
 // once gobgpd's Loc-RIB and every established neighbor's Adj-RIB-Out hold
 // it with attrs and the UPDATE was sent.
-func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, attrs policy.Attributes) error {
+func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, attrs speakers.Attributes) error {
 	if err := s.ctl.Announce(ctx, prefix, attrs); err != nil {
 		return fmt.Errorf("gobgpapi speaker: %w", err)
 	}
@@ -134,7 +142,7 @@ func (s *Speaker) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 }
 
 // State lists the prefixes announced or withdrawn through this speaker.
-func (s *Speaker) State(ctx context.Context) ([]policy.PrefixState, error) { return s.ctl.State(ctx) }
+func (s *Speaker) State(ctx context.Context) ([]speakers.PrefixState, error) { return s.ctl.State(ctx) }
 
 // Peers reports gobgpd's neighbors.
 func (s *Speaker) Peers(ctx context.Context) ([]PeerState, error) {

@@ -13,8 +13,8 @@ import (
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 	"github.com/osrg/gobgp/v3/pkg/server"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 func freePort(t *testing.T) int {
@@ -130,7 +130,7 @@ func TestAgainstGoBGPServer(t *testing.T) {
 		}
 	}
 	med := uint32(300)
-	if err := sp.Announce(ctx, p, policy.Attributes{MED: &med}); err != nil {
+	if err := sp.Announce(ctx, p, speakers.Attributes{MED: &med}); err != nil {
 		t.Fatal(err)
 	}
 	waitRouter(true, 300)
@@ -138,7 +138,7 @@ func TestAgainstGoBGPServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRouter(false, 0)
-	if err := sp.Announce(ctx, p, policy.Attributes{Communities: []string{"65536:1"}}); err == nil {
-		t.Fatal("an invalid community was accepted")
+	if err := sp.Announce(ctx, p, speakers.Attributes{Prepend: 33}); err == nil {
+		t.Fatal("an out of range prepend was accepted")
 	}
 }

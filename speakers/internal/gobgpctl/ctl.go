@@ -12,8 +12,8 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/analyzers/session"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/confirm"
 )
 
@@ -87,7 +87,7 @@ type Controller struct {
 	originatedOnly bool
 
 	mu       sync.Mutex
-	prefixes map[netip.Prefix]policy.PrefixState
+	prefixes map[netip.Prefix]speakers.PrefixState
 }
 
 // Options configure a Controller.
@@ -116,14 +116,14 @@ func New(a API, o Options) *Controller {
 		o.Poll = 10 * time.Millisecond
 	}
 	return &Controller{api: a, asn: o.ASN, nh4: o.NextHop4, nh6: o.NextHop6, poll: o.Poll,
-		lastDown: o.LastDown, originatedOnly: o.OriginatedOnly, prefixes: map[netip.Prefix]policy.PrefixState{}}
+		lastDown: o.LastDown, originatedOnly: o.OriginatedOnly, prefixes: map[netip.Prefix]speakers.PrefixState{}}
 }
 
 // Announce originates prefix with attrs, replacing an earlier announcement
 // of it, and returns once the server's Loc-RIB and the Adj-RIB-Out of every
 // established peer that negotiated the family carry it with attrs, and an
 // UPDATE has been written to each peer whose Adj-RIB-Out changed.
-func (c *Controller) Announce(ctx context.Context, prefix netip.Prefix, attrs policy.Attributes) error {
+func (c *Controller) Announce(ctx context.Context, prefix netip.Prefix, attrs speakers.Attributes) error {
 	nh := c.nh4
 	if prefix.Addr().Is6() {
 		nh = c.nh6
@@ -141,7 +141,7 @@ func (c *Controller) Announce(ctx context.Context, prefix netip.Prefix, attrs po
 	if _, err := c.api.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
 		return fmt.Errorf("announce %s: add path: %w", prefix, err)
 	}
-	c.prefixes[prefix] = policy.PrefixState{Prefix: prefix, Announced: true, Attributes: cloneAttrs(attrs)}
+	c.prefixes[prefix] = speakers.PrefixState{Prefix: prefix, Announced: true, Attributes: cloneAttrs(attrs)}
 	if err := c.confirm(ctx, prefix, c.announced(before, attrs)); err != nil {
 		return fmt.Errorf("announce %s: %w", prefix, err)
 	}
@@ -164,7 +164,7 @@ func (c *Controller) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 	if before.local != nil {
 		// The request names the path: a DeletePath with neither path nor
 		// UUID would delete every locally originated path.
-		path, err := BuildPath(prefix, policy.Attributes{}, c.asn, netip.Addr{})
+		path, err := BuildPath(prefix, speakers.Attributes{}, c.asn, netip.Addr{})
 		if err != nil {
 			return fmt.Errorf("withdraw %s: %w", prefix, err)
 		}
@@ -184,23 +184,23 @@ func (c *Controller) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 }
 
 // State lists the prefixes this controller announced or withdrew, sorted.
-func (c *Controller) State(ctx context.Context) ([]policy.PrefixState, error) {
+func (c *Controller) State(ctx context.Context) ([]speakers.PrefixState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]policy.PrefixState, 0, len(c.prefixes))
+	out := make([]speakers.PrefixState, 0, len(c.prefixes))
 	for _, st := range c.prefixes {
 		st.Attributes = cloneAttrs(st.Attributes)
 		out = append(out, st)
 	}
-	slices.SortFunc(out, func(a, b policy.PrefixState) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	slices.SortFunc(out, func(a, b speakers.PrefixState) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	return out, ctx.Err()
 }
 
 // Announced lists the prefixes currently announced with their attributes.
-func (c *Controller) Announced() map[netip.Prefix]policy.Attributes {
+func (c *Controller) Announced() map[netip.Prefix]speakers.Attributes {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := map[netip.Prefix]policy.Attributes{}
+	out := map[netip.Prefix]speakers.Attributes{}
 	for p, st := range c.prefixes {
 		if st.Announced {
 			out[p] = cloneAttrs(st.Attributes)
@@ -436,7 +436,7 @@ func (c *Controller) confirm(ctx context.Context, prefix netip.Prefix, check fun
 }
 
 // announced is the confirmation of Announce.
-func (c *Controller) announced(before snapshot, attrs policy.Attributes) func(snapshot) error {
+func (c *Controller) announced(before snapshot, attrs speakers.Attributes) func(snapshot) error {
 	matches := func(p *api.Path, extra int) bool {
 		if p == nil {
 			return false
@@ -500,7 +500,7 @@ func peersError(verb string, missing []string) error {
 	return fmt.Errorf("not %s neighbor(s) %s", verb, strings.Join(missing, ", "))
 }
 
-func cloneAttrs(a policy.Attributes) policy.Attributes {
+func cloneAttrs(a speakers.Attributes) speakers.Attributes {
 	a.Communities = slices.Clone(a.Communities)
 	if a.MED != nil {
 		m := *a.MED

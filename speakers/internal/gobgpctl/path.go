@@ -5,17 +5,16 @@
 package gobgpctl
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 
 	api "github.com/osrg/gobgp/v3/api"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 // Family returns the GoBGP address family (unicast) of prefix.
@@ -24,29 +23,6 @@ func Family(prefix netip.Prefix) *api.Family {
 		return &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 	}
 	return &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
-}
-
-// ParseCommunity parses an RFC 1997 community written "ASN:VALUE", each half
-// a 16-bit number.
-func ParseCommunity(s string) (uint32, error) {
-	hi, lo, ok := strings.Cut(s, ":")
-	if !ok {
-		return 0, fmt.Errorf("community %q: want ASN:VALUE", s)
-	}
-	a, err := strconv.ParseUint(hi, 10, 16)
-	if err != nil {
-		return 0, fmt.Errorf("community %q: ASN part: %w", s, err)
-	}
-	v, err := strconv.ParseUint(lo, 10, 16)
-	if err != nil {
-		return 0, fmt.Errorf("community %q: value part: %w", s, err)
-	}
-	return uint32(a)<<16 | uint32(v), nil
-}
-
-// FormatCommunity writes a community as "ASN:VALUE".
-func FormatCommunity(c uint32) string {
-	return fmt.Sprintf("%d:%d", c>>16, c&0xffff)
 }
 
 // CheckPrefix refuses prefixes the speakers cannot originate.
@@ -63,24 +39,25 @@ func CheckPrefix(prefix netip.Prefix) error {
 	return nil
 }
 
+// Capabilities are the attributes a GoBGP server (embedded or over gRPC)
+// sets; the graceful-shutdown drain is the embedded speaker's own.
+func Capabilities() speakers.Capabilities {
+	return speakers.Capabilities{MED: true, Prepend: true, Communities: true, LargeCommunities: true}
+}
+
 // CheckAttributes validates attrs before anything is sent.
-func CheckAttributes(attrs policy.Attributes) error {
+func CheckAttributes(attrs speakers.Attributes) error {
 	if attrs.Prepend < 0 || attrs.Prepend > 32 {
 		return fmt.Errorf("prepend %d out of range 0-32", attrs.Prepend)
 	}
-	for _, c := range attrs.Communities {
-		if _, err := ParseCommunity(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return Capabilities().Check(attrs)
 }
 
 // BuildPath makes the GoBGP path that originates prefix with attrs: origin
 // IGP, the given next hop (the unspecified address means "self": GoBGP puts
 // the session's local address), the MED, asn prepended Prepend times and the
 // communities.
-func BuildPath(prefix netip.Prefix, attrs policy.Attributes, asn uint32, nextHop netip.Addr) (*api.Path, error) {
+func BuildPath(prefix netip.Prefix, attrs speakers.Attributes, asn uint32, nextHop netip.Addr) (*api.Path, error) {
 	if err := CheckPrefix(prefix); err != nil {
 		return nil, err
 	}
@@ -120,13 +97,16 @@ func BuildPath(prefix netip.Prefix, attrs policy.Attributes, asn uint32, nextHop
 	if attrs.MED != nil {
 		attrMsgs = append(attrMsgs, &api.MultiExitDiscAttribute{Med: *attrs.MED})
 	}
-	if len(attrs.Communities) > 0 {
-		cs := make([]uint32, 0, len(attrs.Communities))
-		for _, c := range attrs.Communities {
-			v, _ := ParseCommunity(c) // checked by CheckAttributes
-			cs = append(cs, v)
+	std, large := splitCommunities(attrs.Communities)
+	if len(std) > 0 {
+		attrMsgs = append(attrMsgs, &api.CommunitiesAttribute{Communities: std})
+	}
+	if len(large) > 0 {
+		ls := make([]*api.LargeCommunity, len(large))
+		for i, c := range large {
+			ls[i] = &api.LargeCommunity{GlobalAdmin: c[0], LocalData1: c[1], LocalData2: c[2]}
 		}
-		attrMsgs = append(attrMsgs, &api.CommunitiesAttribute{Communities: cs})
+		attrMsgs = append(attrMsgs, &api.LargeCommunitiesAttribute{Communities: ls})
 	}
 	pattrs := make([]*anypb.Any, 0, len(attrMsgs))
 	for _, m := range attrMsgs {
@@ -144,6 +124,29 @@ type pathAttrs struct {
 	med         *uint32
 	asPath      []uint32
 	communities []uint32
+	large       [][3]uint32
+}
+
+// splitCommunities returns the wire values of the standard communities and
+// the parts of the large ones.
+func splitCommunities(cs []speakers.Community) (std []uint32, large [][3]uint32) {
+	for _, c := range cs {
+		if v, ok := c.Uint32(); ok {
+			std = append(std, v)
+		} else if g, l1, l2, ok := c.LargeParts(); ok {
+			large = append(large, [3]uint32{g, l1, l2})
+		}
+	}
+	return std, large
+}
+
+// sameSet reports whether a and b hold the same values, ignoring order and
+// repeats.
+func sameSet[T comparable](a, b []T, cmp func(x, y T) int) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(a, cmp)
+	slices.SortFunc(b, cmp)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 func decodeAttrs(p *api.Path) (pathAttrs, error) {
@@ -164,6 +167,10 @@ func decodeAttrs(p *api.Path) (pathAttrs, error) {
 			}
 		case *api.CommunitiesAttribute:
 			out.communities = append(out.communities, v.Communities...)
+		case *api.LargeCommunitiesAttribute:
+			for _, c := range v.Communities {
+				out.large = append(out.large, [3]uint32{c.GlobalAdmin, c.LocalData1, c.LocalData2})
+			}
 		}
 	}
 	return out, nil
@@ -172,7 +179,7 @@ func decodeAttrs(p *api.Path) (pathAttrs, error) {
 // matches reports whether a path carries attrs as the speaker sends them.
 // ownAS is how many times asn must appear in the AS_PATH: the prepends, plus
 // one on eBGP sessions where GoBGP adds its own AS on export.
-func (pa pathAttrs) matches(attrs policy.Attributes, asn uint32, ownAS int) bool {
+func (pa pathAttrs) matches(attrs speakers.Attributes, asn uint32, ownAS int) bool {
 	switch {
 	case attrs.MED == nil && pa.med != nil:
 		return false
@@ -188,13 +195,7 @@ func (pa pathAttrs) matches(attrs policy.Attributes, asn uint32, ownAS int) bool
 	if n != ownAS {
 		return false
 	}
-	want := make([]uint32, 0, len(attrs.Communities))
-	for _, c := range attrs.Communities {
-		v, _ := ParseCommunity(c)
-		want = append(want, v)
-	}
-	got := slices.Clone(pa.communities)
-	slices.Sort(want)
-	slices.Sort(got)
-	return slices.Equal(slices.Compact(want), slices.Compact(got))
+	std, large := splitCommunities(attrs.Communities)
+	return sameSet(std, pa.communities, cmp.Compare[uint32]) &&
+		sameSet(large, pa.large, func(x, y [3]uint32) int { return slices.Compare(x[:], y[:]) })
 }
