@@ -337,21 +337,44 @@ func (ss *session) flushRouter(why string) {
 
 // routeMonitoring applies one UPDATE. It is the hot path: the UPDATE is
 // walked into reused slices, its attribute set interned once for all its
-// NLRI, and the table updated under one lock.
+// NLRI, and the table updated under one lock. Each step is a method below.
 func (ss *session) routeMonitoring(h *wire.PeerHeader, msg []byte, arrival time.Time) error {
 	tbl := h.Table()
-	// The peer's ADD-PATH and Peer Up fields are written only by this
-	// goroutine, so reading them here needs no lock; the map does.
-	k := peerKey{typ: h.Type, dist: h.Distinguisher, addr: h.Address}
-	p := ss.last
-	if p == nil || ss.lastKey != k || ss.lastGen != ss.rt.peerGen.Load() {
-		ss.rt.mu.Lock()
-		p = ss.peer(h)
-		ss.rt.mu.Unlock()
-		if p == nil {
-			return nil
-		}
+	p := ss.cachedPeer(h)
+	if p == nil {
+		return nil
 	}
+	ap, err := ss.decodeUpdate(h, p, tbl, msg)
+	if err != nil {
+		return err
+	}
+	emit := ss.st.hub.active()
+	ref, attrs, announced := ss.internAttrs(h, emit)
+	return ss.applyUpdate(h, p, tbl, ap, ref, attrs, announced, emit, arrival)
+}
+
+// cachedPeer returns the message's peer, from the previous message's when
+// it is the same one still in the map (a table dump is long runs of one
+// peer), or nil when the peer is unknown.
+func (ss *session) cachedPeer(h *wire.PeerHeader) *peer {
+	k := peerKey{typ: h.Type, dist: h.Distinguisher, addr: h.Address}
+	if p := ss.last; p != nil && ss.lastKey == k && ss.lastGen == ss.rt.peerGen.Load() {
+		return p
+	}
+	ss.rt.mu.Lock()
+	p := ss.peer(h)
+	ss.rt.mu.Unlock()
+	return p
+}
+
+// decodeUpdate decodes msg into ss.upd and returns the ADD-PATH reading
+// that worked. The capabilities say whether path IDs are expected, but
+// senders disagree with them (a family with path IDs it did not
+// negotiate, or none where it did): an NLRI error is retried with the
+// family toggled, then with any path ID, and the sender is followed and
+// counted. The peer's ADD-PATH and Peer Up fields are written only by this
+// goroutine, so reading them needs no lock.
+func (ss *session) decodeUpdate(h *wire.PeerHeader, p *peer, tbl wire.Table, msg []byte) (wire.AddPath, error) {
 	as4 := !h.TwoByteAS()
 	if tbl == wire.AdjRIBInPre && p.peerUp != nil {
 		// Pre-policy messages are the UPDATEs as received: the negotiated
@@ -378,7 +401,7 @@ func (ss *session) routeMonitoring(h *wire.PeerHeader, msg []byte, arrival time.
 		ap.AnyPathID = false
 	}
 	if err != nil {
-		return badMessage(wire.MsgRouteMonitoring, fmt.Errorf("peer %s %s: %w", h.Address, tbl, err))
+		return ap, badMessage(wire.MsgRouteMonitoring, fmt.Errorf("peer %s %s: %w", h.Address, tbl, err))
 	}
 	if ap != p.addPath[tbl] {
 		ss.st.log.Info("bmp: sender's ADD-PATH use differs from the capabilities; following the sender",
@@ -393,35 +416,48 @@ func (ss *session) routeMonitoring(h *wire.PeerHeader, msg []byte, arrival time.
 	if u.OtherFamilies > 0 {
 		ss.rt.otherFamilies.Add(uint64(u.OtherFamilies))
 	}
+	return ap, nil
+}
 
-	emit := ss.st.hub.active()
-	var ref attrRef
-	var attrs *wire.Attrs
+// internAttrs interns the decoded UPDATE's attribute set once for all its
+// announced NLRI and returns its reference, the decoded attributes (when
+// the set is new, or events want them) and the NLRI still announced.
+// Announcements without attributes, or with attributes that do not decode,
+// are moved to ss.upd.Withdrawn (RFC 7606 treat-as-withdraw).
+func (ss *session) internAttrs(h *wire.PeerHeader, emit bool) (attrRef, *wire.Attrs, []wire.NLRI) {
+	u := &ss.upd
 	announced := u.Announced
-	if len(announced) > 0 {
-		if len(u.Attrs) == 0 {
-			// NLRI without attributes: RFC 7606 treat-as-withdraw.
-			ss.rt.malformed.Add(1)
-			u.Withdrawn, announced = append(u.Withdrawn, announced...), nil
-		} else {
-			var created bool
-			ref, created = ss.st.intern.acquire(u.Attrs, int32(len(announced)))
-			if created || emit {
-				a, err := wire.DecodeAttrs(u.Attrs)
-				if err != nil {
-					ss.rt.malformed.Add(1)
-					ss.st.log.Debug("bmp: malformed attributes, treating as withdraw", "router", ss.rt.addr, "peer", h.Address, "err", err)
-					ss.rel = append(ss.rel, ref)
-					for range announced[1:] {
-						ss.rel = append(ss.rel, ref)
-					}
-					u.Withdrawn, announced, ref = append(u.Withdrawn, announced...), nil, 0
-				}
-				attrs = a
-			}
-		}
+	if len(announced) == 0 {
+		return 0, nil, announced
 	}
+	if len(u.Attrs) == 0 {
+		ss.rt.malformed.Add(1)
+		u.Withdrawn = append(u.Withdrawn, announced...)
+		return 0, nil, nil
+	}
+	ref, created := ss.st.intern.acquire(u.Attrs, int32(len(announced)))
+	if !created && !emit {
+		return ref, nil, announced
+	}
+	a, err := wire.DecodeAttrs(u.Attrs)
+	if err != nil {
+		ss.rt.malformed.Add(1)
+		ss.st.log.Debug("bmp: malformed attributes, treating as withdraw", "router", ss.rt.addr, "peer", h.Address, "err", err)
+		// acquire counted one reference per NLRI: give each back.
+		for range announced {
+			ss.rel = append(ss.rel, ref)
+		}
+		u.Withdrawn = append(u.Withdrawn, announced...)
+		return 0, nil, nil
+	}
+	return ref, a, announced
+}
 
+// applyUpdate applies the withdrawals and announcements of ss.upd to the
+// peer's table under the router lock, keeping the route counts and caps,
+// releases the attribute references it replaced, and emits the events.
+func (ss *session) applyUpdate(h *wire.PeerHeader, p *peer, tbl wire.Table, ap wire.AddPath, ref attrRef, attrs *wire.Attrs, announced []wire.NLRI, emit bool, arrival time.Time) error {
+	u := &ss.upd
 	ss.rt.mu.Lock()
 	if ss.lastGen != ss.rt.peerGen.Load() {
 		// Expire removed down peers since p was looked up: routes must not
