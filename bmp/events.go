@@ -68,7 +68,7 @@ type Event struct {
 	// Attrs are the route's new attributes (announced, changed).
 	Attrs *wire.Attrs
 	// Reason is the words of a peer down ("remote system closed the session
-	// with a NOTIFICATION: Cease / Administrative Reset") or of a router
+	// with a NOTIFICATION: Cease/Administrative Reset (6/4)") or of a router
 	// going away.
 	Reason string
 	// PeerDownInfo is the decoded Peer Down notification.

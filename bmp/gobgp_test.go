@@ -363,7 +363,7 @@ func TestGoBGPSender(t *testing.T) {
 		}
 		for _, p := range ps {
 			if p.PeerAddress == "127.0.0.2" && p.Table == "adj-rib-in-pre" {
-				return p.State == "down" && p.Routes == 0 && strings.Contains(p.LastDownReason, "Cease / Administrative Shutdown"), fmt.Sprintf("%+v", p)
+				return p.State == "down" && p.Routes == 0 && strings.Contains(p.LastDownReason, "Cease/Administrative Shutdown (6/2)"), fmt.Sprintf("%+v", p)
 			}
 		}
 		return false, fmt.Sprintf("%+v", ps)

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/internal/bgpnames"
 )
 
 // FromBMP converts the station's peers (bmp.Station.Peers, or the
@@ -34,9 +35,9 @@ func DownFromBMP(ev bmp.Event) (d Down, ok bool) {
 		d.Time = ev.PeerTime
 	}
 	if pd := ev.PeerDownInfo; pd != nil {
-		d.Reason = Reason(pd.Reason)
+		d.Reason = bgpnames.PeerDownReason(pd.Reason)
 		if n := pd.Notification; n != nil {
-			d.Notification = &Notification{Code: n.Code, Subcode: n.Subcode, Data: n.Data}
+			d.Notification = &bgpnames.Notification{Code: n.Code, Subcode: n.Subcode, Data: n.Data}
 		}
 	}
 	return d, true

@@ -8,6 +8,7 @@ import (
 
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/bmp/wire"
+	"github.com/anydiag/anydiag/internal/bgpnames"
 )
 
 func TestFromBMP(t *testing.T) {
@@ -36,7 +37,7 @@ func TestDownFromBMP(t *testing.T) {
 			true, Down{Time: arrival, Router: "r", PeerAddress: "192.0.2.1", PeerAS: 1}},
 		{"peer time and notification", bmp.Event{Kind: bmp.PeerDown, Arrival: arrival, PeerTime: peerTime, Router: "r", PeerAddress: addr,
 			PeerDownInfo: &wire.PeerDown{Reason: 3, Notification: &wire.Notification{Code: 6, Subcode: 2}}},
-			true, Down{Time: peerTime, Router: "r", PeerAddress: "192.0.2.1", Reason: ReasonRemoteNotification, Notification: &Notification{Code: 6, Subcode: 2}}},
+			true, Down{Time: peerTime, Router: "r", PeerAddress: "192.0.2.1", Reason: bgpnames.PeerDownRemoteNotification, Notification: &bgpnames.Notification{Code: 6, Subcode: 2}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anydiag/anydiag/internal/bgpnames"
 	"github.com/anydiag/anydiag/internal/finding"
 	"go.yaml.in/yaml/v3"
 )
@@ -37,45 +38,14 @@ func (p Peer) up() bool {
 	return s == "up" || s == "established"
 }
 
-// Reason is the BMP Peer Down reason (RFC 7854 §4.9).
-type Reason uint8
-
-// Peer Down reasons.
-const (
-	ReasonUnknown            Reason = 0
-	ReasonLocalNotification  Reason = 1
-	ReasonLocalNoNotify      Reason = 2
-	ReasonRemoteNotification Reason = 3
-	ReasonRemoteNoNotify     Reason = 4
-	ReasonDeconfigured       Reason = 5
-	ReasonLocalTLV           Reason = 6
-)
-
-var reasonNames = map[Reason]string{
-	ReasonUnknown:            "unknown reason",
-	ReasonLocalNotification:  "closed by the router with a NOTIFICATION",
-	ReasonLocalNoNotify:      "closed by the router without NOTIFICATION",
-	ReasonRemoteNotification: "closed by the peer with a NOTIFICATION",
-	ReasonRemoteNoNotify:     "connection lost without NOTIFICATION",
-	ReasonDeconfigured:       "peer de-configured",
-	ReasonLocalTLV:           "closed by the router",
-}
-
-func (r Reason) String() string {
-	if n, ok := reasonNames[r]; ok {
-		return n
-	}
-	return fmt.Sprintf("reason %d", uint8(r))
-}
-
 // Down is one session going down.
 type Down struct {
-	Time         time.Time     `json:"time"`
-	Router       string        `json:"router"`
-	PeerAddress  string        `json:"peer_address"`
-	PeerAS       uint32        `json:"peer_as"`
-	Reason       Reason        `json:"reason"`
-	Notification *Notification `json:"notification,omitempty"`
+	Time         time.Time               `json:"time"`
+	Router       string                  `json:"router"`
+	PeerAddress  string                  `json:"peer_address"`
+	PeerAS       uint32                  `json:"peer_as"`
+	Reason       bgpnames.PeerDownReason `json:"reason"`
+	Notification *bgpnames.Notification  `json:"notification,omitempty"`
 }
 
 // Expected is a session the configuration says must exist.
@@ -256,15 +226,15 @@ func downFinding(p Peer, last *Down, now time.Time) finding.Finding {
 	ev["reason"] = last.Reason.String()
 	ev["down_at"] = last.Time
 	n := last.Notification
-	if n == nil || last.Reason == ReasonLocalNoNotify || last.Reason == ReasonRemoteNoNotify || last.Reason == ReasonDeconfigured {
+	if n == nil || last.Reason == bgpnames.PeerDownLocalNoNotification || last.Reason == bgpnames.PeerDownRemoteNoNotification || last.Reason == bgpnames.PeerDownDeconfigured {
 		f := finding.New("bgp.session_down", subject,
 			fmt.Sprintf("session with AS%d went down: %s", p.PeerAS, last.Reason), ev, since)
 		switch last.Reason {
-		case ReasonDeconfigured:
+		case bgpnames.PeerDownDeconfigured:
 			return withAdvice(f, "The router no longer has this neighbor configured: intended if the peering was removed.").WithSeverity(finding.Info)
-		case ReasonRemoteNoNotify:
+		case bgpnames.PeerDownRemoteNoNotification:
 			return withAdvice(f, "The TCP connection dropped without NOTIFICATION: a link failure, the peer's BGP process restarting, or a peering mismatch (address, AS, TCP-MD5, TTL security) that keeps the session in Idle/Active.")
-		case ReasonLocalNoNotify:
+		case bgpnames.PeerDownLocalNoNotification:
 			return withAdvice(f, "The router closed the session without NOTIFICATION: an administrative shutdown on the router (FRR reports shutdown this way) or a local FSM event such as a connect failure.")
 		}
 		return withAdvice(f, stateAdvice(p.State))
@@ -273,7 +243,7 @@ func downFinding(p Peer, last *Down, now time.Time) finding.Finding {
 	ev["notification_code"] = n.Code
 	ev["notification_subcode"] = n.Subcode
 	by := "the router"
-	if last.Reason == ReasonRemoteNotification {
+	if last.Reason == bgpnames.PeerDownRemoteNotification {
 		by = "the peer"
 	}
 	ev["sent_by"] = by
@@ -284,18 +254,18 @@ func downFinding(p Peer, last *Down, now time.Time) finding.Finding {
 	}
 	code := "bgp.notification"
 	switch n.Code {
-	case CodeHoldTimer:
+	case bgpnames.CodeHoldTimer:
 		code = "bgp.hold_timer_expired"
-	case CodeCease:
+	case bgpnames.CodeCease:
 		code = "bgp.cease"
 	}
 	f := finding.New(code, subject, summary, ev, since)
-	if n.Code == CodeCease && n.Subcode != 2 && n.Subcode != 3 && n.Subcode != 4 && n.Subcode != 7 {
+	if n.Code == bgpnames.CodeCease && n.Subcode != 2 && n.Subcode != 3 && n.Subcode != 4 && n.Subcode != 7 {
 		// Only a human or automation closing the session is expected; the rest
 		// (maximum prefixes, rejection, resources, BFD) needs action now.
 		f = f.WithSeverity(finding.Critical)
 	}
-	return withAdvice(f, n.advice())
+	return withAdvice(f, advice(*n))
 }
 
 func stateAdvice(state string) string {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anydiag/anydiag/internal/bgpnames"
 	"github.com/anydiag/anydiag/internal/finding"
 )
 
@@ -15,7 +16,7 @@ func peer(state string) Peer {
 	return Peer{Router: "203.0.113.1", PeerAddress: "198.51.100.2", PeerAS: 65002, State: state, Table: "adj-rib-in-pre"}
 }
 
-func down(ago time.Duration, r Reason, n *Notification) Down {
+func down(ago time.Duration, r bgpnames.PeerDownReason, n *bgpnames.Notification) Down {
 	return Down{Time: now.Add(-ago), Router: "203.0.113.1", PeerAddress: "198.51.100.2", PeerAS: 65002, Reason: r, Notification: n}
 }
 
@@ -33,43 +34,43 @@ func TestAnalyze(t *testing.T) {
 		{name: "up and quiet", peers: []Peer{peer("up")}},
 		{
 			name:  "hold timer expired",
-			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, ReasonLocalNotification, &Notification{Code: 4})},
+			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, bgpnames.PeerDownLocalNotification, &bgpnames.Notification{Code: 4})},
 			want: []string{"bgp.hold_timer_expired"}, severity: []finding.Severity{finding.Critical},
 			contains: "CPU too busy",
 		},
 		{
 			name:  "admin shutdown with message",
-			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, ReasonRemoteNotification, &Notification{Code: 6, Subcode: 2, Data: shutdownMsg})},
+			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, bgpnames.PeerDownRemoteNotification, &bgpnames.Notification{Code: 6, Subcode: 2, Data: shutdownMsg})},
 			want: []string{"bgp.cease"}, severity: []finding.Severity{finding.Warning},
 			contains: `"maintenance"`,
 		},
 		{
 			name:  "maximum prefixes is critical",
-			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, ReasonLocalNotification, &Notification{Code: 6, Subcode: 1})},
+			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, bgpnames.PeerDownLocalNotification, &bgpnames.Notification{Code: 6, Subcode: 1})},
 			want: []string{"bgp.cease"}, severity: []finding.Severity{finding.Critical},
 			contains: "Maximum Number of Prefixes",
 		},
 		{
 			name:  "connection rejected",
-			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, ReasonRemoteNotification, &Notification{Code: 6, Subcode: 5})},
+			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, bgpnames.PeerDownRemoteNotification, &bgpnames.Notification{Code: 6, Subcode: 5})},
 			want: []string{"bgp.cease"}, severity: []finding.Severity{finding.Critical},
 			contains: "refuses the connection",
 		},
 		{
 			name:  "bad peer AS",
-			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, ReasonRemoteNotification, &Notification{Code: 2, Subcode: 2})},
+			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, bgpnames.PeerDownRemoteNotification, &bgpnames.Notification{Code: 2, Subcode: 2})},
 			want: []string{"bgp.notification"}, severity: []finding.Severity{finding.Warning},
 			contains: "OPEN Message Error/Bad Peer AS (2/2)",
 		},
 		{
 			name:  "link loss without notification",
-			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, ReasonRemoteNoNotify, nil)},
+			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, bgpnames.PeerDownRemoteNoNotification, nil)},
 			want: []string{"bgp.session_down"}, severity: []finding.Severity{finding.Critical},
 			contains: "link failure",
 		},
 		{
 			name:  "deconfigured is info",
-			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, ReasonDeconfigured, nil)},
+			peers: []Peer{peer("down")}, downs: []Down{down(time.Minute, bgpnames.PeerDownDeconfigured, nil)},
 			want: []string{"bgp.session_down"}, severity: []finding.Severity{finding.Info},
 		},
 		{
@@ -81,22 +82,22 @@ func TestAnalyze(t *testing.T) {
 		{
 			name:  "three downs in the hour is unstable",
 			peers: []Peer{peer("up")},
-			downs: []Down{down(50*time.Minute, ReasonRemoteNoNotify, nil), down(20*time.Minute, ReasonLocalNotification, &Notification{Code: 4}),
-				down(time.Minute, ReasonRemoteNoNotify, nil)},
+			downs: []Down{down(50*time.Minute, bgpnames.PeerDownRemoteNoNotification, nil), down(20*time.Minute, bgpnames.PeerDownLocalNotification, &bgpnames.Notification{Code: 4}),
+				down(time.Minute, bgpnames.PeerDownRemoteNoNotification, nil)},
 			want: []string{"bgp.session_unstable"}, severity: []finding.Severity{finding.Warning},
 			contains: "3 times",
 		},
 		{
 			name:  "downs outside the window do not count",
 			peers: []Peer{peer("up")},
-			downs: []Down{down(2*time.Hour, ReasonRemoteNoNotify, nil), down(20*time.Minute, ReasonRemoteNoNotify, nil),
-				down(time.Minute, ReasonRemoteNoNotify, nil)},
+			downs: []Down{down(2*time.Hour, bgpnames.PeerDownRemoteNoNotification, nil), down(20*time.Minute, bgpnames.PeerDownRemoteNoNotification, nil),
+				down(time.Minute, bgpnames.PeerDownRemoteNoNotification, nil)},
 		},
 		{
 			name:  "custom window",
 			cfg:   Config{UnstableDowns: 2, UnstableWindow: 30 * time.Minute},
 			peers: []Peer{peer("up")},
-			downs: []Down{down(20*time.Minute, ReasonRemoteNoNotify, nil), down(time.Minute, ReasonRemoteNoNotify, nil)},
+			downs: []Down{down(20*time.Minute, bgpnames.PeerDownRemoteNoNotification, nil), down(time.Minute, bgpnames.PeerDownRemoteNoNotification, nil)},
 			want:  []string{"bgp.session_unstable"}, severity: []finding.Severity{finding.Warning},
 		},
 		{
@@ -118,7 +119,7 @@ func TestAnalyze(t *testing.T) {
 		{
 			name:  "tables of one session fold into one",
 			peers: []Peer{peer("down"), func() Peer { p := peer("down"); p.Table = "adj-rib-in-post"; return p }()},
-			downs: []Down{down(time.Minute, ReasonLocalNotification, &Notification{Code: 4})},
+			downs: []Down{down(time.Minute, bgpnames.PeerDownLocalNotification, &bgpnames.Notification{Code: 4})},
 			want:  []string{"bgp.hold_timer_expired"}, severity: []finding.Severity{finding.Critical},
 		},
 	}
@@ -140,34 +141,11 @@ func TestAnalyze(t *testing.T) {
 	}
 }
 
-func TestNotificationText(t *testing.T) {
-	tests := []struct {
-		n    Notification
-		want string
-		msg  string
-	}{
-		{Notification{Code: 4}, "Hold Timer Expired (4/0)", ""},
-		{Notification{Code: 6, Subcode: 10}, "Cease/BFD Down (6/10)", ""},
-		{Notification{Code: 9, Subcode: 9}, "code 9 (9/9)", ""},
-		{Notification{Code: 6, Subcode: 2, Data: []byte{2, 'o', 'k'}}, "Cease/Administrative Shutdown (6/2)", "ok"},
-		{Notification{Code: 6, Subcode: 2, Data: []byte{9, 'o', 'k'}}, "Cease/Administrative Shutdown (6/2)", ""},
-		{Notification{Code: 6, Subcode: 4, Data: []byte{2, 0xff, 0xfe}}, "Cease/Administrative Reset (6/4)", ""},
-	}
-	for _, tc := range tests {
-		if got := tc.n.String(); got != tc.want {
-			t.Errorf("%v: %q, want %q", tc.n, got, tc.want)
-		}
-		if got := tc.n.ShutdownMessage(); got != tc.msg {
-			t.Errorf("%v: message %q, want %q", tc.n, got, tc.msg)
-		}
-	}
-}
-
 func TestHistory(t *testing.T) {
 	h := NewHistory(time.Hour)
-	h.Add(down(90*time.Minute, ReasonRemoteNoNotify, nil))
-	h.Add(down(30*time.Minute, ReasonRemoteNoNotify, nil))
-	h.Add(down(time.Minute, ReasonRemoteNoNotify, nil))
+	h.Add(down(90*time.Minute, bgpnames.PeerDownRemoteNoNotification, nil))
+	h.Add(down(30*time.Minute, bgpnames.PeerDownRemoteNoNotification, nil))
+	h.Add(down(time.Minute, bgpnames.PeerDownRemoteNoNotification, nil))
 	if n := len(h.Downs(now)); n != 2 {
 		t.Fatalf("%d downs within the hour, want 2", n)
 	}
@@ -185,5 +163,33 @@ func TestParseConfig(t *testing.T) {
 		if _, err := ParseConfig([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestAdviceCoversTheVocabulary: every Cease and OPEN subcode the findings
+// treat apart gets its own advice, not the code's fallback, and an unknown
+// code gets the generic line.
+func TestAdviceCoversTheVocabulary(t *testing.T) {
+	fallback := map[uint8]string{
+		bgpnames.CodeCease: advice(bgpnames.Notification{Code: bgpnames.CodeCease, Subcode: 99}),
+		bgpnames.CodeOpen:  advice(bgpnames.Notification{Code: bgpnames.CodeOpen, Subcode: 99}),
+	}
+	seen := map[string]bgpnames.Notification{}
+	for _, n := range []bgpnames.Notification{
+		{Code: 6, Subcode: 1}, {Code: 6, Subcode: 2}, {Code: 6, Subcode: 3}, {Code: 6, Subcode: 4}, {Code: 6, Subcode: 5},
+		{Code: 6, Subcode: 6}, {Code: 6, Subcode: 7}, {Code: 6, Subcode: 8}, {Code: 6, Subcode: 9}, {Code: 6, Subcode: 10},
+		{Code: 2, Subcode: 2}, {Code: 2, Subcode: 3}, {Code: 2, Subcode: 6}, {Code: 2, Subcode: 11},
+	} {
+		a := advice(n)
+		if a == "" || a == fallback[n.Code] {
+			t.Errorf("%s: no advice of its own (%q)", n, a)
+		}
+		if prev, dup := seen[a]; dup {
+			t.Errorf("%s and %s share advice %q", n, prev, a)
+		}
+		seen[a] = n
+	}
+	if got := advice(bgpnames.Notification{Code: 99}); got != "Read the NOTIFICATION code and subcode and the peer's logs." {
+		t.Errorf("unknown code: %q", got)
 	}
 }

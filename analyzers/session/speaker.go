@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anydiag/anydiag/internal/bgpnames"
 	"github.com/anydiag/anydiag/internal/finding"
 )
 
@@ -113,7 +114,7 @@ func neighborDown(n Neighbor, now time.Time) finding.Finding {
 	}
 	nt := *d.Notification
 	by := "this speaker sent"
-	if d.Reason == ReasonRemoteNotification {
+	if d.Reason == bgpnames.PeerDownRemoteNotification {
 		by = "the peer sent"
 	}
 	ev["notification"] = nt.String()
@@ -126,23 +127,23 @@ func neighborDown(n Neighbor, now time.Time) finding.Finding {
 		summary += fmt.Sprintf(": %q", msg)
 	}
 	f := finding.New("bgp.session_down", subject, summary, ev, since)
-	if nt.Code == CodeCease && (nt.Subcode == 2 || nt.Subcode == 3 || nt.Subcode == 4 || nt.Subcode == 7) {
+	if nt.Code == bgpnames.CodeCease && (nt.Subcode == 2 || nt.Subcode == 3 || nt.Subcode == 4 || nt.Subcode == 7) {
 		// A human or automation closed it: still an upstream lost, but
 		// expected, like Analyze's bgp.cease.
 		f = f.WithSeverity(finding.Warning)
 	}
-	return withAdvice(f, nt.advice())
+	return withAdvice(f, advice(nt))
 }
 
 // noNotificationAdvice is the advice for a session closed without
 // NOTIFICATION, by reason; "" when the state says more.
-func noNotificationAdvice(r Reason) string {
+func noNotificationAdvice(r bgpnames.PeerDownReason) string {
 	switch r {
-	case ReasonRemoteNoNotify:
+	case bgpnames.PeerDownRemoteNoNotification:
 		return "The TCP connection dropped without NOTIFICATION: a link failure, the peer's BGP process restarting, or a peering mismatch (address, AS, TCP-MD5, TTL security) that keeps the session in Idle/Active."
-	case ReasonLocalNoNotify:
+	case bgpnames.PeerDownLocalNoNotification:
 		return "This side closed the session without NOTIFICATION: an administrative shutdown or a local FSM event such as a connect failure."
-	case ReasonDeconfigured:
+	case bgpnames.PeerDownDeconfigured:
 		return "The neighbor is no longer configured: intended if the peering was removed."
 	}
 	return ""

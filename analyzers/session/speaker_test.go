@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anydiag/anydiag/internal/bgpnames"
 	"github.com/anydiag/anydiag/internal/finding"
 )
 
@@ -17,7 +18,7 @@ func TestSpeakerFindings(t *testing.T) {
 	up6 := Neighbor{Address: "2001:db8:ff::1", ASN: 65001, State: "Established",
 		Configured: []string{FamilyIPv6Unicast}, Negotiated: []string{FamilyIPv6Unicast}}
 	shut := Neighbor{Address: "198.51.100.1", ASN: 65001, State: "Active", Configured: []string{FamilyIPv4Unicast},
-		LastDown: &Down{Time: now.Add(-time.Minute), Reason: ReasonRemoteNotification, Notification: &Notification{Code: 6, Subcode: 2}}}
+		LastDown: &Down{Time: now.Add(-time.Minute), Reason: bgpnames.PeerDownRemoteNotification, Notification: &bgpnames.Notification{Code: 6, Subcode: 2}}}
 	tests := []struct {
 		name      string
 		neighbors []Neighbor
@@ -53,7 +54,7 @@ func TestSpeakerFindings(t *testing.T) {
 		{
 			name: "hold timer expired is critical",
 			neighbors: []Neighbor{{Address: "198.51.100.1", ASN: 65001, State: "Idle", Configured: []string{FamilyIPv4Unicast},
-				LastDown: &Down{Time: now, Reason: ReasonLocalNotification, Notification: &Notification{Code: 4}}}},
+				LastDown: &Down{Time: now, Reason: bgpnames.PeerDownLocalNotification, Notification: &bgpnames.Notification{Code: 4}}}},
 			want: []string{"bgp.session_down"}, severity: []finding.Severity{finding.Critical},
 			contains: []string{"this speaker sent Hold Timer Expired (4/0)"},
 		},
@@ -65,8 +66,8 @@ func TestSpeakerFindings(t *testing.T) {
 		{
 			name: "connection lost",
 			neighbors: []Neighbor{{Address: "198.51.100.1", ASN: 65001, State: "Active",
-				LastDown: &Down{Time: now, Reason: ReasonRemoteNoNotify}}},
-			want: []string{"bgp.session_down"}, contains: []string{"connection lost without NOTIFICATION", "TCP connection dropped"},
+				LastDown: &Down{Time: now, Reason: bgpnames.PeerDownRemoteNoNotification}}},
+			want: []string{"bgp.session_down"}, contains: []string{"remote system closed the session without a NOTIFICATION", "TCP connection dropped"},
 		},
 		{
 			name:      "disabled here",

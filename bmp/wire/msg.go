@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/anydiag/anydiag/internal/bgpnames"
 )
 
 // errShort is wrapped by every "the bytes end too early" error.
@@ -453,16 +455,6 @@ const (
 	DownLocalRIBTLV          = 6
 )
 
-var peerDownReasons = [...]string{
-	"unknown reason",
-	"local system closed the session with a NOTIFICATION",
-	"local system closed the session without a NOTIFICATION",
-	"remote system closed the session with a NOTIFICATION",
-	"remote system closed the session without a NOTIFICATION",
-	"peer de-configured",
-	"local system closed the session (Loc-RIB), TLVs follow",
-}
-
 // PeerDown is a Peer Down notification.
 type PeerDown struct {
 	Reason uint8
@@ -474,12 +466,9 @@ type PeerDown struct {
 }
 
 // ReasonText says the reason, and the NOTIFICATION when there is one, in words:
-// "remote system closed the session with a NOTIFICATION: Hold Timer Expired".
+// "remote system closed the session with a NOTIFICATION: Hold Timer Expired (4/0)".
 func (d *PeerDown) ReasonText() string {
-	s := fmt.Sprintf("reason %d", d.Reason)
-	if int(d.Reason) < len(peerDownReasons) {
-		s = peerDownReasons[d.Reason]
-	}
+	s := bgpnames.PeerDownReason(d.Reason).String()
 	if d.Notification != nil {
 		s += ": " + d.Notification.String()
 	}
@@ -514,11 +503,9 @@ func DecodePeerDown(b []byte) (*PeerDown, error) {
 	return d, nil
 }
 
-// Notification is a BGP NOTIFICATION message.
-type Notification struct {
-	Code, Subcode uint8
-	Data          []byte
-}
+// Notification is a BGP NOTIFICATION message; its String names the code and
+// subcode from the one BGP vocabulary, internal/bgpnames.
+type Notification = bgpnames.Notification
 
 // DecodeNotification decodes a BGP NOTIFICATION, header included.
 func DecodeNotification(b []byte) (*Notification, error) {
@@ -533,46 +520,6 @@ func DecodeNotification(b []byte) (*Notification, error) {
 		return nil, fmt.Errorf("NOTIFICATION: BGP message type %d, want 3", b[18])
 	}
 	return &Notification{Code: b[19], Subcode: b[20], Data: append([]byte(nil), b[21:l]...)}, nil
-}
-
-var notificationCodes = map[uint8]string{
-	1: "Message Header Error", 2: "OPEN Message Error", 3: "UPDATE Message Error",
-	4: "Hold Timer Expired", 5: "Finite State Machine Error", 6: "Cease", 7: "ROUTE-REFRESH Message Error",
-}
-
-var notificationSubcodes = map[[2]uint8]string{
-	{1, 1}: "Connection Not Synchronized", {1, 2}: "Bad Message Length", {1, 3}: "Bad Message Type",
-	{2, 1}: "Unsupported Version Number", {2, 2}: "Bad Peer AS", {2, 3}: "Bad BGP Identifier",
-	{2, 4}: "Unsupported Optional Parameter", {2, 6}: "Unacceptable Hold Time", {2, 7}: "Unsupported Capability",
-	{2, 11}: "Role Mismatch",
-	{3, 1}:  "Malformed Attribute List", {3, 2}: "Unrecognized Well-known Attribute", {3, 3}: "Missing Well-known Attribute",
-	{3, 4}: "Attribute Flags Error", {3, 5}: "Attribute Length Error", {3, 6}: "Invalid ORIGIN Attribute",
-	{3, 8}: "Invalid NEXT_HOP Attribute", {3, 9}: "Optional Attribute Error", {3, 10}: "Invalid Network Field",
-	{3, 11}: "Malformed AS_PATH",
-	{5, 1}:  "Receive Unexpected Message in OpenSent State", {5, 2}: "Receive Unexpected Message in OpenConfirm State",
-	{5, 3}: "Receive Unexpected Message in Established State",
-	{6, 1}: "Maximum Number of Prefixes Reached", {6, 2}: "Administrative Shutdown", {6, 3}: "Peer De-configured",
-	{6, 4}: "Administrative Reset", {6, 5}: "Connection Rejected", {6, 6}: "Other Configuration Change",
-	{6, 7}: "Connection Collision Resolution", {6, 8}: "Out of Resources", {6, 9}: "Hard Reset",
-	{6, 10}: "BFD Down",
-	{7, 1}:  "Invalid Message Length",
-}
-
-// String says the code and subcode in words: "Hold Timer Expired",
-// "Cease / Administrative Reset" (names from the IANA BGP registries).
-func (n *Notification) String() string {
-	c, ok := notificationCodes[n.Code]
-	if !ok {
-		c = fmt.Sprintf("code %d", n.Code)
-	}
-	if n.Subcode == 0 {
-		return c
-	}
-	s, ok := notificationSubcodes[[2]uint8{n.Code, n.Subcode}]
-	if !ok {
-		s = fmt.Sprintf("subcode %d", n.Subcode)
-	}
-	return c + " / " + s
 }
 
 // StatKind says how a statistic behaves.

@@ -258,11 +258,11 @@ func TestNotificationWords(t *testing.T) {
 		code, sub byte
 		want      string
 	}{
-		{4, 0, "Hold Timer Expired"},
-		{6, 4, "Cease / Administrative Reset"},
-		{6, 2, "Cease / Administrative Shutdown"},
-		{3, 11, "UPDATE Message Error / Malformed AS_PATH"},
-		{9, 9, "code 9 / subcode 9"},
+		{4, 0, "Hold Timer Expired (4/0)"},
+		{6, 4, "Cease/Administrative Reset (6/4)"},
+		{6, 2, "Cease/Administrative Shutdown (6/2)"},
+		{3, 11, "UPDATE Message Error/Malformed AS_PATH (3/11)"},
+		{9, 9, "code 9 (9/9)"},
 	}
 	for _, tc := range tests {
 		n := append(bytes.Repeat([]byte{0xff}, 16), 0, 21, 3, tc.code, tc.sub)

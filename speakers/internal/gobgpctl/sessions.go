@@ -15,6 +15,7 @@ import (
 
 	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/internal/bgpnames"
 )
 
 func init() {
@@ -94,36 +95,36 @@ var gobgpReason = regexp.MustCompile(`^(notification-sent|notification-received)
 // ParsePeerDownReason decodes GoBGP's Peer Down reason text into the BMP
 // Peer Down reason and the NOTIFICATION, so analyzers/session names and
 // advises on it as it does for BMP. Text it does not know is ReasonUnknown.
-func ParsePeerDownReason(s string) (session.Reason, *session.Notification) {
+func ParsePeerDownReason(s string) (bgpnames.PeerDownReason, *bgpnames.Notification) {
 	if m := gobgpReason.FindStringSubmatch(s); m != nil {
 		code, err1 := strconv.ParseUint(m[2], 10, 8)
 		sub, err2 := strconv.ParseUint(m[3], 10, 8)
 		if err1 != nil || err2 != nil {
-			return session.ReasonUnknown, nil
+			return bgpnames.PeerDownUnknown, nil
 		}
-		r := session.ReasonLocalNotification
+		r := bgpnames.PeerDownLocalNotification
 		if m[1] == "notification-received" {
-			r = session.ReasonRemoteNotification
+			r = bgpnames.PeerDownRemoteNotification
 		}
-		return r, &session.Notification{Code: uint8(code), Subcode: uint8(sub)}
+		return r, &bgpnames.Notification{Code: uint8(code), Subcode: uint8(sub)}
 	}
 	switch s {
 	case "hold-timer-expired":
-		return session.ReasonLocalNotification, &session.Notification{Code: session.CodeHoldTimer}
+		return bgpnames.PeerDownLocalNotification, &bgpnames.Notification{Code: bgpnames.CodeHoldTimer}
 	case "read-failed", "write-failed":
-		return session.ReasonRemoteNoNotify, nil
+		return bgpnames.PeerDownRemoteNoNotification, nil
 	case "admin-down":
-		return session.ReasonLocalNoNotify, nil
+		return bgpnames.PeerDownLocalNoNotification, nil
 	case "dying":
-		return session.ReasonDeconfigured, nil
+		return bgpnames.PeerDownDeconfigured, nil
 	}
-	return session.ReasonUnknown, nil
+	return bgpnames.PeerDownUnknown, nil
 }
 
 // DescribeDown says in one line why a session went down.
 func DescribeDown(d session.Down) string {
 	if n := d.Notification; n != nil {
-		if d.Reason == session.ReasonRemoteNotification {
+		if d.Reason == bgpnames.PeerDownRemoteNotification {
 			return "the peer sent " + n.String()
 		}
 		return "this speaker sent " + n.String()

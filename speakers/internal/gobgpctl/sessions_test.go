@@ -10,31 +10,32 @@ import (
 
 	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/internal/bgpnames"
 )
 
 // The reasons are GoBGP v3.37's fsmStateReason.String() output.
 func TestParsePeerDownReason(t *testing.T) {
 	for _, tc := range []struct {
 		in     string
-		reason session.Reason
+		reason bgpnames.PeerDownReason
 		notif  string // "" when no NOTIFICATION
 		text   string // DescribeDown
 	}{
-		{"notification-received code 6(cease) subcode 2(administrative shutdown)", session.ReasonRemoteNotification,
+		{"notification-received code 6(cease) subcode 2(administrative shutdown)", bgpnames.PeerDownRemoteNotification,
 			"Cease/Administrative Shutdown (6/2)", "the peer sent Cease/Administrative Shutdown (6/2)"},
-		{"notification-sent code 4(hold timer expired) subcode 0(undefined)", session.ReasonLocalNotification,
+		{"notification-sent code 4(hold timer expired) subcode 0(undefined)", bgpnames.PeerDownLocalNotification,
 			"Hold Timer Expired (4/0)", "this speaker sent Hold Timer Expired (4/0)"},
-		{"notification-received code 2(open) subcode 2(bad peer as)", session.ReasonRemoteNotification,
+		{"notification-received code 2(open) subcode 2(bad peer as)", bgpnames.PeerDownRemoteNotification,
 			"OPEN Message Error/Bad Peer AS (2/2)", "the peer sent OPEN Message Error/Bad Peer AS (2/2)"},
-		{"notification-sent code 99(undefined) subcode 7(undefined)", session.ReasonLocalNotification, "code 99 (99/7)", ""},
-		{"hold-timer-expired", session.ReasonLocalNotification, "Hold Timer Expired (4/0)", ""},
-		{"read-failed", session.ReasonRemoteNoNotify, "", "connection lost without NOTIFICATION"},
-		{"write-failed", session.ReasonRemoteNoNotify, "", ""},
-		{"admin-down", session.ReasonLocalNoNotify, "", ""},
-		{"dying", session.ReasonDeconfigured, "", ""},
-		{"notification-sent code 300(x) subcode 1(y)", session.ReasonUnknown, "", "unknown reason"},
-		{"something new", session.ReasonUnknown, "", ""},
-		{"", session.ReasonUnknown, "", ""},
+		{"notification-sent code 99(undefined) subcode 7(undefined)", bgpnames.PeerDownLocalNotification, "code 99 (99/7)", ""},
+		{"hold-timer-expired", bgpnames.PeerDownLocalNotification, "Hold Timer Expired (4/0)", ""},
+		{"read-failed", bgpnames.PeerDownRemoteNoNotification, "", "remote system closed the session without a NOTIFICATION"},
+		{"write-failed", bgpnames.PeerDownRemoteNoNotification, "", ""},
+		{"admin-down", bgpnames.PeerDownLocalNoNotification, "", ""},
+		{"dying", bgpnames.PeerDownDeconfigured, "", ""},
+		{"notification-sent code 300(x) subcode 1(y)", bgpnames.PeerDownUnknown, "", "unknown reason"},
+		{"something new", bgpnames.PeerDownUnknown, "", ""},
+		{"", bgpnames.PeerDownUnknown, "", ""},
 	} {
 		r, n := ParsePeerDownReason(tc.in)
 		got := ""
@@ -57,7 +58,7 @@ func FuzzParsePeerDownReason(f *testing.F) {
 	f.Add("hold-timer-expired")
 	f.Fuzz(func(t *testing.T, s string) {
 		r, n := ParsePeerDownReason(s)
-		if n != nil && r != session.ReasonLocalNotification && r != session.ReasonRemoteNotification {
+		if n != nil && r != bgpnames.PeerDownLocalNotification && r != bgpnames.PeerDownRemoteNotification {
 			t.Fatalf("%q: NOTIFICATION with reason %v", s, r)
 		}
 		_ = DescribeDown(session.Down{Reason: r, Notification: n})
@@ -66,7 +67,7 @@ func FuzzParsePeerDownReason(f *testing.F) {
 
 func TestMetricsAndNeighbors(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	down := session.Down{Time: now.Add(-time.Hour), Reason: session.ReasonRemoteNotification, Notification: &session.Notification{Code: 6, Subcode: 2}}
+	down := session.Down{Time: now.Add(-time.Hour), Reason: bgpnames.PeerDownRemoteNotification, Notification: &bgpnames.Notification{Code: 6, Subcode: 2}}
 	peers := []PeerState{
 		{Address: "198.51.100.1", ASN: 65001, State: "Established", Since: now.Add(-90 * time.Second),
 			Families:  []string{"ipv4-unicast"},
