@@ -7,7 +7,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/anydiag/anydiag/collectors/health"
+	"github.com/anydiag/anydiag/exporters/api"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
@@ -99,7 +99,9 @@ func New(opts Options) (*Agent, error) {
 		reload: make(chan chan error),
 		wake:   make(chan struct{}, 1),
 	}
-	a.sched = newScheduler(a.now, a.log, &a.inflight, a.onCycle)
+	a.sched = newScheduler(a.now, a.log, &a.inflight, func(task string, fs []finding.Finding, err error, took time.Duration) {
+		a.onCycle(task, kindInput, fs, err, took)
+	})
 	for _, w := range cfg.Warnings() {
 		a.log.Warn("configuration", "warning", w.String())
 	}
@@ -272,8 +274,8 @@ func (a *Agent) applyReload(ctx context.Context) error {
 	return nil
 }
 
-// onCycle records a task's findings and health.
-func (a *Agent) onCycle(task string, fs []finding.Finding, err error, took time.Duration) {
+// onCycle records a task's findings, of kind k, and health.
+func (a *Agent) onCycle(task string, k kind, fs []finding.Finding, err error, took time.Duration) {
 	up := a.self.GetOrCreateGauge(prometheus.Name("anydiag_collector_up", "collector", task), nil)
 	a.self.GetOrCreateGauge(prometheus.Name("anydiag_collector_duration_seconds", "collector", task), nil).Set(took.Seconds())
 	if err != nil {
@@ -286,7 +288,7 @@ func (a *Agent) onCycle(task string, fs []finding.Finding, err error, took time.
 	}
 	// A change in the findings is an input of the policy (rules on
 	// findings); its own findings are not.
-	if a.store.set(task, fs) && task != "policy" {
+	if a.store.set(task, k, fs) && k == kindInput {
 		a.wakePolicy()
 	}
 }
@@ -360,16 +362,8 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /api/v1/findings", func(w http.ResponseWriter, _ *http.Request) {
-		fs := a.store.all()
-		if fs == nil {
-			fs = []finding.Finding{}
-		}
-		writeJSON(w, http.StatusOK, fs)
-	})
-	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, a.status())
-	})
+	mux.Handle("GET /api/v1/findings", api.Findings(a.store.all))
+	mux.Handle("GET /api/v1/status", api.Status(func() any { return a.status() }))
 	// Components (BMP API, control API, webhook) are looked up per request so
 	// a reload that replaces them takes effect at once.
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -383,12 +377,4 @@ func (a *Agent) handler() http.Handler {
 		c.ServeHTTP(w, r)
 	}))
 	return mux
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }

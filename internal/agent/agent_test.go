@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,7 +45,7 @@ func TestSchedulerIsolatesFailingHangingAndPanickingTasks(t *testing.T) {
 		if err != nil {
 			fs = append(fs, finding.New("collector.failed", "collector "+task, err.Error(), nil, time.Now()))
 		}
-		store.set(task, fs)
+		store.set(task, kindInput, fs)
 	})
 	tasks := []Task{
 		{Name: "ok", Interval: 5 * time.Millisecond, Timeout: time.Second, Run: func(context.Context) ([]finding.Finding, error) {
@@ -99,17 +100,41 @@ func TestFindingStoreKeepsSince(t *testing.T) {
 	s := newFindingStore(clock)
 	f := finding.New("link.down", "eth0", "down", nil, time.Time{})
 	f.Since = time.Time{}
-	s.set("link", []finding.Finding{f})
+	s.set("link", kindInput, []finding.Finding{f})
 	first := s.all()[0].Since
 	now = now.Add(time.Hour)
-	s.set("link", []finding.Finding{f})
+	s.set("link", kindInput, []finding.Finding{f})
 	if got := s.all()[0].Since; !got.Equal(first) {
 		t.Fatalf("since moved from %v to %v", first, got)
 	}
-	s.set("link", nil)
-	s.set("link", []finding.Finding{f})
+	s.set("link", kindInput, nil)
+	s.set("link", kindInput, []finding.Finding{f})
 	if got := s.all()[0].Since; !got.Equal(now) {
 		t.Fatalf("a finding that went away and came back starts anew: %v", got)
+	}
+}
+
+// The policy's input is chosen by kind: a task's findings are in it, the
+// health checks' (read as states) and the policy's own are not, whatever
+// their source is called or their codes begin with.
+func TestFindingStorePolicyInputByKind(t *testing.T) {
+	s := newFindingStore(time.Now)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.set("link", kindInput, []finding.Finding{finding.New("link.down", "eth0", "down", nil, at)})
+	// A task whose findings carry a policy code is still an input.
+	s.set("policy-like", kindInput, []finding.Finding{finding.New("policy.withdrawn", "192.0.2.9/32", "x", nil, at)})
+	s.set("health", kindHealth, []finding.Finding{finding.New("health.check_failing", "check web", "down", nil, at)})
+	s.set("policy", kindPolicy, []finding.Finding{finding.New("policy.withdrawn", "192.0.2.1/32", "withdrawn", nil, at)})
+	var got []string
+	for _, f := range s.policyInput() {
+		got = append(got, f.Code+" "+f.Subject)
+	}
+	slices.Sort(got)
+	if want := []string{"link.down eth0", "policy.withdrawn 192.0.2.9/32"}; !slices.Equal(got, want) {
+		t.Errorf("policy input = %v, want %v", got, want)
+	}
+	if n := len(s.all()); n != 4 {
+		t.Errorf("all = %d findings, want 4", n)
 	}
 }
 

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +16,19 @@ func init() {
 		"Number of active findings by severity.")
 }
 
+// kind says what a source's findings are to the policy. Its rules judge
+// the collectors' and analyzers' findings; it reads the health checks as
+// states (policy.Input.Checks), so their findings would count them twice;
+// and its own findings are its output, never its input. The store picks the
+// policy's input by kind, never by source or code names.
+type kind uint8
+
+const (
+	kindInput  kind = iota // a task's findings: what the policy's rules judge
+	kindHealth             // health.Findings: the policy reads the states instead
+	kindPolicy             // the policy's own findings
+)
+
 // findingStore keeps each source's latest findings and when each began: a
 // finding seen again keeps its original Since.
 type findingStore struct {
@@ -24,19 +36,21 @@ type findingStore struct {
 
 	mu      sync.RWMutex
 	bySrc   map[string][]finding.Finding
+	kinds   map[string]kind
 	since   map[string]time.Time // finding key → first seen
 	metrics *metrics.Set
 }
 
 func newFindingStore(now func() time.Time) *findingStore {
-	return &findingStore{now: now, bySrc: map[string][]finding.Finding{}, since: map[string]time.Time{}, metrics: metrics.NewSet()}
+	return &findingStore{now: now, bySrc: map[string][]finding.Finding{}, kinds: map[string]kind{}, since: map[string]time.Time{}, metrics: metrics.NewSet()}
 }
 
-// set replaces the findings of one source and reports whether that
-// changed which findings are active.
-func (s *findingStore) set(src string, fs []finding.Finding) bool {
+// set replaces the findings of one source, of kind k, and reports whether
+// that changed which findings are active.
+func (s *findingStore) set(src string, k kind, fs []finding.Finding) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.kinds[src] = k
 	before := map[string]bool{}
 	for _, f := range s.bySrc[src] {
 		before[f.Key()] = true
@@ -76,13 +90,14 @@ func (s *findingStore) set(src string, fs []finding.Finding) bool {
 	return changed
 }
 
-// allExcept returns the active findings of every source but the named ones.
-func (s *findingStore) allExcept(srcs ...string) []finding.Finding {
+// policyInput returns the active findings the policy's rules judge: those
+// of kindInput sources, worst first.
+func (s *findingStore) policyInput() []finding.Finding {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []finding.Finding
 	for src, list := range s.bySrc {
-		if !slices.Contains(srcs, src) {
+		if s.kinds[src] == kindInput {
 			out = append(out, list...)
 		}
 	}

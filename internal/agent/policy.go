@@ -2,16 +2,12 @@ package agent
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +15,9 @@ import (
 	"github.com/anydiag/anydiag/analyzers/policy"
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/exporters/alertmanager"
+	"github.com/anydiag/anydiag/exporters/api"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/config"
-	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/safefile"
 	"github.com/anydiag/anydiag/internal/secret"
 	"github.com/anydiag/anydiag/speakers"
@@ -48,7 +44,7 @@ func startHealth(ctx context.Context, a *Agent, cfg *config.Config, c *part) err
 	var runner *health.Runner
 	runner, err := health.NewRunner(cfg.Health, health.Options{Metrics: set, Logger: a.log.With("component", "health"),
 		OnChange: func(health.State) {
-			a.store.set("health", healthFindings(runner.States()))
+			a.store.set("health", kindHealth, health.Findings(runner.States()))
 			a.wakePolicy()
 		}})
 	if err != nil {
@@ -67,27 +63,9 @@ func startHealth(ctx context.Context, a *Agent, cfg *config.Config, c *part) err
 		stop()
 		wg.Wait()
 		a.runner.CompareAndSwap(runner, nil)
-		a.store.set("health", nil)
+		a.store.set("health", kindHealth, nil)
 	})
 	return nil
-}
-
-// healthFindings are the findings of the checks' states.
-func healthFindings(states []health.State) []finding.Finding {
-	var fs []finding.Finding
-	for _, st := range states {
-		switch {
-		case st.Last.Exhausted:
-			fs = append(fs, finding.New("health.resource_exhausted", "check "+st.Check,
-				fmt.Sprintf("health check %s (%s) could not probe: the agent is out of descriptors or buffers: %s", st.Check, st.Type, st.Last.Error),
-				map[string]any{"error": st.Last.Error}, st.Since))
-		case st.Status == health.StatusDown:
-			fs = append(fs, finding.New("health.check_failing", "check "+st.Check,
-				fmt.Sprintf("health check %s (%s) is down: %s", st.Check, st.Type, st.Last.Error),
-				map[string]any{"consecutive_failures": st.Failures, "latency_seconds": st.Last.Latency.Seconds()}, st.Since))
-		}
-	}
-	return fs
 }
 
 // policyPart is the running policy: its engine and the loop that feeds it.
@@ -168,7 +146,7 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c 
 	if err != nil {
 		return err
 	}
-	mountControl(c.mux, eng, token, a.wakePolicy)
+	api.MountControl(c.mux, eng, token, a.wakePolicy)
 	if am := cfg.Exporters.Alertmanager; am != nil {
 		amc := *am
 		if amc.Node == "" {
@@ -231,7 +209,7 @@ func (pp *policyPart) loop(ctx context.Context, interval time.Duration) {
 // publishes the policy's own findings.
 func (pp *policyPart) evaluate(ctx context.Context, trigger string) {
 	a := pp.a
-	in := policy.Input{Checks: map[string]string{}, Findings: a.store.allExcept("policy", "health")}
+	in := policy.Input{Checks: map[string]string{}, Findings: a.store.policyInput()}
 	if r := a.runner.Load(); r != nil {
 		for _, st := range r.States() {
 			in.Checks[st.Check] = string(st.Status)
@@ -240,7 +218,7 @@ func (pp *policyPart) evaluate(ctx context.Context, trigger string) {
 	start := a.now()
 	pp.eng.Evaluate(ctx, start, in)
 	a.self.GetOrCreateCounter(prometheus.Name("anydiag_policy_evaluations_total", "trigger", trigger)).Inc()
-	a.onCycle("policy", pp.eng.Findings(a.now()), nil, a.now().Sub(start))
+	a.onCycle("policy", kindPolicy, pp.eng.Findings(a.now()), nil, a.now().Sub(start))
 }
 
 // stop ends the loop and waits for it; an evaluation in flight finishes
@@ -375,73 +353,4 @@ func readToken(path string) (string, error) {
 		return "", fmt.Errorf("agent: %w", err)
 	}
 	return t, nil
-}
-
-// ControlRequest is the body of the control API's POST requests.
-type ControlRequest struct {
-	Prefix string `json:"prefix"`
-	Reason string `json:"reason"`
-}
-
-// mountControl serves the authenticated control API used by `anydiag
-// withdraw|announce|drain|undrain`. Without a token it is not served at
-// all: an unauthenticated withdraw button is an outage waiting to happen.
-// Every request wakes the policy loop afterwards, so the findings follow.
-func mountControl(mux *http.ServeMux, eng *policy.Engine, token string, wake func()) {
-	if token == "" {
-		return
-	}
-	auth := func(h func(http.ResponseWriter, *http.Request, ControlRequest)) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
-				return
-			}
-			var req ControlRequest
-			if r.ContentLength != 0 {
-				if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-					writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body: " + err.Error()})
-					return
-				}
-			}
-			defer wake()
-			h(w, r, req)
-		}
-	}
-	prefixOf := func(w http.ResponseWriter, req ControlRequest) (netip.Prefix, bool) {
-		p, err := netip.ParsePrefix(req.Prefix)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("prefix %q is not a prefix: write an address and a length, e.g. 192.0.2.1/32 or 2001:db8::1/128", req.Prefix)})
-			return p, false
-		}
-		return p, true
-	}
-	reply := func(w http.ResponseWriter, v any, err error) {
-		if err != nil {
-			writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "decisions": v})
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
-	}
-	mux.HandleFunc("POST /api/v1/control/withdraw", auth(func(w http.ResponseWriter, r *http.Request, req ControlRequest) {
-		if p, ok := prefixOf(w, req); ok {
-			d, err := eng.ManualWithdraw(r.Context(), p, req.Reason)
-			reply(w, []policy.Decision{d}, err)
-		}
-	}))
-	mux.HandleFunc("POST /api/v1/control/announce", auth(func(w http.ResponseWriter, r *http.Request, req ControlRequest) {
-		if p, ok := prefixOf(w, req); ok {
-			d, err := eng.ManualAnnounce(r.Context(), p)
-			reply(w, []policy.Decision{d}, err)
-		}
-	}))
-	mux.HandleFunc("POST /api/v1/control/drain", auth(func(w http.ResponseWriter, r *http.Request, _ ControlRequest) {
-		ds, err := eng.Drain(r.Context())
-		reply(w, ds, err)
-	}))
-	mux.HandleFunc("POST /api/v1/control/undrain", auth(func(w http.ResponseWriter, r *http.Request, _ ControlRequest) {
-		ds, err := eng.Undrain(r.Context())
-		reply(w, ds, err)
-	}))
 }
