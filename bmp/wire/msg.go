@@ -445,18 +445,9 @@ func DecodePeerUp(b []byte, v6 bool) (*PeerUp, error) {
 	return u, nil
 }
 
-// Peer Down reasons (RFC 7854 4.9, RFC 9069).
-const (
-	DownLocalNotification    = 1
-	DownLocalNoNotification  = 2
-	DownRemoteNotification   = 3
-	DownRemoteNoNotification = 4
-	DownDeconfigured         = 5
-	DownLocalRIBTLV          = 6
-)
-
 // PeerDown is a Peer Down notification.
 type PeerDown struct {
+	// Reason is the Peer Down reason (bgpnames.PeerDownReason's numbers).
 	Reason uint8
 	// Notification is set for reasons 1 and 3.
 	Notification *Notification
@@ -482,18 +473,18 @@ func DecodePeerDown(b []byte) (*PeerDown, error) {
 	}
 	d := &PeerDown{Reason: b[0]}
 	b = b[1:]
-	switch d.Reason {
-	case DownLocalNotification, DownRemoteNotification:
+	switch bgpnames.PeerDownReason(d.Reason) {
+	case bgpnames.PeerDownLocalNotification, bgpnames.PeerDownRemoteNotification:
 		n, err := DecodeNotification(b)
 		if err != nil {
 			return nil, fmt.Errorf("peer down reason %d: %w", d.Reason, err)
 		}
 		d.Notification = n
-	case DownLocalNoNotification:
+	case bgpnames.PeerDownLocalNoNotification:
 		if len(b) >= 2 {
 			d.FSMEvent = binary.BigEndian.Uint16(b)
 		}
-	case DownLocalRIBTLV:
+	case bgpnames.PeerDownLocalTLV:
 		tlvs, err := decodeTLVs(b)
 		if err != nil {
 			return nil, fmt.Errorf("peer down reason 6: %w", err)
