@@ -15,6 +15,7 @@ import (
 
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/bmp/internal/gen"
+	"github.com/anydiag/anydiag/lab"
 )
 
 // benchStream writes the generated stream to a temporary file, removed when
@@ -97,12 +98,8 @@ func BenchmarkIngestFullTable(b *testing.B) {
 		if _, err := bmp.Replay(ctx, f, conn); err != nil {
 			b.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Minute)
-		for countRoutes(st) < gs.Routes {
-			if time.Now().After(deadline) {
-				b.Fatalf("only %d of %d routes after 5 minutes", countRoutes(st), gs.Routes)
-			}
-			time.Sleep(2 * time.Millisecond)
+		if err := lab.WaitFor(ctx, 5*time.Minute, 2*time.Millisecond, func() (bool, error) { return countRoutes(st) >= gs.Routes, nil }); err != nil {
+			b.Fatalf("only %d of %d routes: %v", countRoutes(st), gs.Routes, err)
 		}
 		elapsed := time.Since(start)
 		cpu := cpuTime() - cpu0

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anydiag/anydiag/lab"
 )
 
 func TestBMPCounter(t *testing.T) {
@@ -105,20 +108,18 @@ func startVictoriaMetrics(t *testing.T) string {
 		_ = cmd.Wait()
 	})
 	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	err = lab.WaitFor(context.Background(), 20*time.Second, 50*time.Millisecond, func() (bool, error) {
 		resp, err := http.Get(base + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("victoria-metrics on %s not ready: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("/health: HTTP %d", resp.StatusCode)
+	})
+	if err != nil {
+		t.Fatalf("victoria-metrics on %s not ready: %v", addr, err)
 	}
+	return base
 }
 
 func TestPromQLCounterVictoriaMetrics(t *testing.T) {
@@ -142,17 +143,15 @@ func TestPromQLCounterVictoriaMetrics(t *testing.T) {
 	c := &PromQLCounter{BaseURL: base, Client: &http.Client{Timeout: 5 * time.Second},
 		Query: `count(anydiag_policy_announced{prefix="$prefix"} == 1)`}
 	// Imported samples become searchable after a moment: poll.
-	deadline := time.Now().Add(15 * time.Second)
-	var n int
-	for {
-		n, err = c.Announcing(context.Background(), pfx)
-		if err == nil && n == 2 {
-			break
+	err = lab.WaitFor(context.Background(), 15*time.Second, 100*time.Millisecond, func() (bool, error) {
+		n, err := c.Announcing(context.Background(), pfx)
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Announcing = %d, %v; want 2", n, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return n == 2, fmt.Errorf("Announcing = %d, want 2", n)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	tests := []struct {
 		name    string

@@ -1,6 +1,8 @@
 package thresholds_test
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"github.com/anydiag/anydiag/collectors/host/nstest"
 	"github.com/anydiag/anydiag/collectors/link"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/lab"
 )
 
 // TestLabPrerequisites runs the host and link checks inside a namespace of
@@ -87,15 +90,11 @@ func TestLabPrerequisites(t *testing.T) {
 	// gobgpd listens a moment after it starts (until then this namespace has
 	// no speaker, and the verdict depends on other tests' daemons): poll
 	// with a deadline until its socket shows.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// Past the deadline the verdict below says what is wrong.
+	_ = lab.WaitFor(context.Background(), 10*time.Second, 50*time.Millisecond, func() (bool, error) {
 		got = check()
-		if slices.ContainsFunc(facts.Sockets, func(s host.Socket) bool { return s.PID == pid && s.State == "LISTEN" }) ||
-			time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return slices.ContainsFunc(facts.Sockets, func(s host.Socket) bool { return s.PID == pid && s.State == "LISTEN" }), nil
+	})
 	if want := []string{"bgp.session_down bgp"}; !slices.Equal(codes(got), want) {
 		t.Fatalf("after the fixes and gobgpd (pid %d): got %q, want %q", pid, codes(got), want)
 	}
@@ -131,16 +130,12 @@ func TestLabBGPDaemon(t *testing.T) {
 		})
 	}
 	// gobgpd listens a moment after it starts: poll with a deadline.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err := lab.WaitFor(context.Background(), 10*time.Second, 50*time.Millisecond, func() (bool, error) {
 		f, _ := check(spk, []uint16{179, 1790})
-		if listening(f) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gobgpd (pid %d) never listened on 1790: %+v", pid, f.Sockets)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return listening(f), fmt.Errorf("sockets %+v", f.Sockets)
+	})
+	if err != nil {
+		t.Fatalf("gobgpd (pid %d) never listened on 1790: %v", pid, err)
 	}
 	for _, tc := range []struct {
 		name  string

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/anydiag/anydiag/analyzers/flap"
 	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/lab"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
@@ -33,20 +35,20 @@ func freeTCPPort(t *testing.T, addr string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// poll waits for cond (a state, not a time) with a deadline.
+// poll waits for cond (a state, not a time) with lab.WaitFor's deadline;
+// cond's string says what it saw, for the failure message.
 func poll(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
+	err := lab.WaitFor(context.Background(), 30*time.Second, 50*time.Millisecond, func() (bool, error) {
 		ok, s := cond()
 		if ok {
-			return
+			return true, nil
 		}
-		last = s
-		time.Sleep(50 * time.Millisecond)
+		return false, errors.New(s)
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
-	t.Fatalf("timed out waiting for %s; last: %s", what, last)
 }
 
 type gobgpSpeaker struct {

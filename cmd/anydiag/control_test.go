@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/anydiag/anydiag/internal/agent"
 )
@@ -77,13 +77,10 @@ func announced(t *testing.T, base string) bool {
 
 func waitAnnounced(t *testing.T, base string, want bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for announced(t, base) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("announced never became %v", want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll(t, fmt.Sprintf("announced to become %v", want), func() (bool, string) {
+		got := announced(t, base)
+		return got == want, fmt.Sprintf("announced %v", got)
+	})
 }
 
 func TestWithdrawAnnounceThroughTheAgent(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/lab"
 	"github.com/miekg/dns"
 )
 
@@ -236,12 +237,9 @@ func TestExecProbe(t *testing.T) {
 	}
 	for _, f := range strings.Fields(string(b)) {
 		pid, _ := strconv.Atoi(f)
-		deadline := time.Now().Add(5 * time.Second)
-		for alive(pid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("process %d still alive after the check timed out", pid)
-			}
-			time.Sleep(10 * time.Millisecond)
+		err := lab.WaitFor(context.Background(), 5*time.Second, 10*time.Millisecond, func() (bool, error) { return !alive(pid), nil })
+		if err != nil {
+			t.Fatalf("process %d still alive after the check timed out: %v", pid, err)
 		}
 	}
 }

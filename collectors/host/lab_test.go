@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/anydiag/anydiag/collectors/host"
 	"github.com/anydiag/anydiag/collectors/host/nstest"
+	"github.com/anydiag/anydiag/lab"
 )
 
 // TestLabFacts collects inside a namespace holding a VIP on lo, a veth pair
@@ -31,16 +33,12 @@ func TestLabFacts(t *testing.T) {
 	}
 	// gobgpd listens a moment after it starts: poll with a deadline.
 	var f host.Facts
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err := lab.WaitFor(context.Background(), 10*time.Second, 50*time.Millisecond, func() (bool, error) {
 		f = collect()
-		if slices.ContainsFunc(f.Sockets, func(s host.Socket) bool { return s.State == "LISTEN" && s.PID == pid }) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gobgpd (pid %d) never listened on 179: daemons %+v sockets %+v", pid, f.Daemons, f.Sockets)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return slices.ContainsFunc(f.Sockets, func(s host.Socket) bool { return s.State == "LISTEN" && s.PID == pid }), nil
+	})
+	if err != nil {
+		t.Fatalf("gobgpd (pid %d) never listened on 179: %v: daemons %+v sockets %+v", pid, err, f.Daemons, f.Sockets)
 	}
 	if f.Sysctls["net.ipv4.ip_forward"] != "1" || f.Sysctls["net.ipv4.fib_multipath_hash_policy"] != "1" {
 		t.Errorf("sysctls = %v", f.Sysctls)
