@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,12 +20,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/internal/httpjson"
+	"github.com/anydiag/anydiag/internal/serve"
 	"github.com/anydiag/anydiag/lab"
 )
 
@@ -63,6 +65,13 @@ type run struct {
 	pops  []*pop
 	up    map[string]*lab.FRR
 	start time.Time
+
+	// cancel ends the collector; servers are the demo's own HTTP servers;
+	// wg counts the goroutines serving both, which stop waits for before
+	// the lab's namespaces go.
+	cancel  context.CancelFunc
+	servers []*http.Server
+	wg      sync.WaitGroup
 }
 
 // Run builds the lab, plays the scenarios and tears everything down.
@@ -88,6 +97,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	r := &run{o: o, up: map[string]*lab.FRR{}, start: time.Now()}
+	ctx, r.cancel = context.WithCancel(ctx)
+	defer r.cancel()
 	r.say("Building the anycast lab: 3 PoPs (AS 64500), 2 FRR upstreams (AS 65001, 65002), a BMP collector, 2 clients")
 	l, err := lab.Up(ctx, topo, lab.Options{Logger: o.Log})
 	if err != nil {
@@ -97,6 +108,7 @@ func Run(ctx context.Context, o Options) error {
 	stopSig := l.CloseOnSignal()
 	defer func() {
 		stopSig()
+		r.stop()
 		l.Close()
 		r.say("Lab torn down: namespaces and processes removed")
 	}()
@@ -135,6 +147,29 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
+// serve serves h on ln in a goroutine that stop waits for.
+func (r *run) serve(ln net.Listener, h http.Handler) {
+	srv := serve.New(h, serve.Limits{})
+	r.servers = append(r.servers, srv)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := srv.Serve(serve.Listen(ln, serve.Limits{})); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.o.Log.Error("demo: serving", "addr", ln.Addr(), "err", err)
+		}
+	}()
+}
+
+// stop ends the collector and the demo's servers and waits for their
+// goroutines, so none outlives the namespaces they listen in.
+func (r *run) stop() {
+	r.cancel()
+	for _, s := range r.servers {
+		s.Close()
+	}
+	r.wg.Wait()
+}
+
 func (r *run) say(format string, a ...any) {
 	if format == "" {
 		fmt.Fprintln(r.o.Out)
@@ -159,10 +194,14 @@ func (r *run) startCollector(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	go st.Serve(ctx, bln)
-	srv := &http.Server{Handler: st.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(hln)
-	go func() { <-ctx.Done(); srv.Close() }()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := st.Serve(ctx, bln); err != nil && ctx.Err() == nil {
+			r.o.Log.Error("demo: BMP collector", "err", err)
+		}
+	}()
+	r.serve(hln, st.Handler())
 	r.say("BMP collector listening in noc on 198.51.100.17:11019 and .21:11019, API on :8080")
 	return nil
 }
@@ -235,7 +274,7 @@ func (r *run) startPoPs(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		go http.Serve(ln, p.svc)
+		r.serve(ln, p.svc)
 		p.eeprom = filepath.Join(r.lab.TempDir(), d.name+"-eth0.eeprom")
 		if err := writeEEPROM(p.eeprom, -4); err != nil {
 			return err
@@ -360,14 +399,9 @@ func (r *run) waitRoute(ctx context.Context, p *pop, present bool, timeout time.
 
 // findings asks a PoP's agent for its active findings.
 func (r *run) findings(ctx context.Context, p *pop) ([]finding.Finding, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:9178/api/v1/findings", nil)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var fs []finding.Finding
-	return fs, json.NewDecoder(resp.Body).Decode(&fs)
+	_, err := httpjson.Client{BaseURL: "http://127.0.0.1:9178", HTTP: p.client}.Get(ctx, "/api/v1/findings", nil, &fs)
+	return fs, err
 }
 
 func (r *run) waitFinding(ctx context.Context, p *pop, code string, timeout time.Duration) (finding.Finding, error) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,18 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("narration lacks %q", want)
 		}
+	}
+	// Every goroutine the demo started (collector, its API, the PoPs'
+	// services) was waited for: none is left in this package (polled, as
+	// one may still be returning from its deferred Done).
+	var stacks string
+	err = lab.WaitFor(context.Background(), 5*time.Second, 10*time.Millisecond, func() (bool, error) {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		return !strings.Contains(stacks, "anydiag/internal/demo.(*run)"), nil
+	})
+	if err != nil {
+		t.Errorf("demo goroutines outlive Run: %v\n%s", err, stacks)
 	}
 	nss, err := lab.Namespaces()
 	if err != nil {
