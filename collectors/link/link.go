@@ -6,6 +6,7 @@ package link
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -76,6 +77,22 @@ type Interface struct {
 type Snapshot struct {
 	At         time.Time   `json:"at"`
 	Interfaces []Interface `json:"interfaces"`
+}
+
+// Only keeps the named interfaces, in the snapshot's order; no names keeps
+// them all (collectors.link.interfaces empty means every interface).
+func (s Snapshot) Only(names []string) Snapshot {
+	if len(names) == 0 {
+		return s
+	}
+	kept := make([]Interface, 0, len(names))
+	for _, i := range s.Interfaces {
+		if slices.Contains(names, i.Name) {
+			kept = append(kept, i)
+		}
+	}
+	s.Interfaces = kept
+	return s
 }
 
 // ByName returns the interface called name.

@@ -38,3 +38,28 @@ func TestMetrics(t *testing.T) {
 		t.Error("speed exported for an interface without ethtool speed")
 	}
 }
+
+func TestOnly(t *testing.T) {
+	s := Snapshot{Interfaces: []Interface{{Name: "lo"}, {Name: "eth0"}, {Name: "eth1"}}}
+	names := func(s Snapshot) (out []string) {
+		for _, i := range s.Interfaces {
+			out = append(out, i.Name)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		only []string
+		want string
+	}{
+		{nil, "lo eth0 eth1"},
+		{[]string{"eth1", "lo"}, "lo eth1"},
+		{[]string{"nosuch"}, ""},
+	} {
+		if got := strings.Join(names(s.Only(tt.only)), " "); got != tt.want {
+			t.Errorf("Only(%v) = %q, want %q", tt.only, got, tt.want)
+		}
+	}
+	if len(s.Interfaces) != 3 {
+		t.Error("Only changed the snapshot it was called on")
+	}
+}

@@ -45,3 +45,33 @@ func TestAgentOpticsFromEEPROMDump(t *testing.T) {
 		t.Errorf("rx power metric missing:\n%s", m)
 	}
 }
+
+// A module that fails to read does not hide the others: the optics task
+// exports and judges what it read and reports the failure as
+// collector.failed.
+func TestAgentOpticsPartialRead(t *testing.T) {
+	var raw bytes.Buffer
+	if err := eepromgen.WriteRaw(&raw, eepromgen.SFP(eepromgen.SFPValues{Lane: eepromgen.LaneValues{RxPowerDBm: -3, TxPowerDBm: -1, TxBiasMA: 30}})); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "eth9.bin")
+	if err := os.WriteFile(good, raw.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "node: {name: test1}\nanycast: {prefixes: [192.0.2.1/32]}\n" +
+		"collectors:\n  optics: {enabled: true, interval: 50ms, eeprom_files: {eth9: " + good + ", eth8: " + filepath.Join(dir, "missing.bin") + "}}\n"
+	_, base, stop := startAgent(t, cfg)
+	defer stop()
+	waitFor(t, "the optics failure and the good module's metrics", func() bool {
+		var fs []finding.Finding
+		if err := json.Unmarshal([]byte(get(t, base+"/api/v1/findings")), &fs); err != nil {
+			t.Fatal(err)
+		}
+		failed := false
+		for _, f := range fs {
+			failed = failed || (f.Code == "collector.failed" && f.Subject == "collector optics" && strings.Contains(f.Summary, "eth8"))
+		}
+		return failed && strings.Contains(get(t, base+"/metrics"), `anydiag_optics_rx_power_dbm{interface="eth9",lane="1"} -`)
+	})
+}
