@@ -10,6 +10,7 @@ import (
 
 	"github.com/anydiag/anydiag/internal/bgpnames"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 // Address families as the speakers name them.
@@ -43,6 +44,24 @@ type Neighbor struct {
 	// LastDown is the last time the session left Established, with the
 	// NOTIFICATION when one was sent or received; nil if never.
 	LastDown *Down `json:"last_down,omitempty"`
+}
+
+// FromSpeaker turns the node's own speaker's sessions (gobgp.Speaker.Peers,
+// gobgpapi.Speaker.Peers) into Neighbors for SpeakerFindings, as FromBMP
+// does for what a BMP station sees.
+func FromSpeaker(peers []speakers.Peer) []Neighbor {
+	out := make([]Neighbor, 0, len(peers))
+	for _, p := range peers {
+		n := Neighbor{Address: p.Address, ASN: p.ASN, State: p.State, AdminDown: p.AdminDown, Negotiated: p.Families}
+		for _, f := range p.PerFamily {
+			n.Configured = append(n.Configured, f.Family)
+		}
+		if d := p.LastDown; d != nil {
+			n.LastDown = &Down{Time: d.Time, PeerAddress: p.Address, PeerAS: p.ASN, Reason: d.Reason, Notification: d.Notification}
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func (n Neighbor) established() bool { return strings.EqualFold(n.State, "established") }

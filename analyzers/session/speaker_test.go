@@ -2,12 +2,14 @@ package session
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/anydiag/anydiag/internal/bgpnames"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 func TestSpeakerFindings(t *testing.T) {
@@ -111,4 +113,31 @@ func fmtEvidence(ev map[string]any) string {
 		b.WriteString(" ")
 	}
 	return b.String()
+}
+
+// TestFromSpeaker: the speaker's own view of its sessions becomes the
+// analyzer's Neighbors (configured families from PerFamily, the Peer Down
+// with the peer's address and AS) and the findings name the NOTIFICATION.
+func TestFromSpeaker(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	down := speakers.PeerDown{Time: now.Add(-time.Hour), Reason: bgpnames.PeerDownRemoteNotification,
+		Notification: &bgpnames.Notification{Code: 6, Subcode: 2}}
+	peers := []speakers.Peer{
+		{Address: "198.51.100.1", ASN: 65001, State: "Established", Families: []string{FamilyIPv4Unicast},
+			PerFamily: []speakers.FamilyState{{Family: FamilyIPv4Unicast, Negotiated: true}, {Family: FamilyIPv6Unicast}}},
+		{Address: "2001:db8:ff::1", ASN: 65002, State: "Active", PerFamily: []speakers.FamilyState{{Family: FamilyIPv6Unicast}}, LastDown: &down},
+	}
+	ns := FromSpeaker(peers)
+	if len(ns) != 2 || !slices.Equal(ns[0].Configured, []string{FamilyIPv4Unicast, FamilyIPv6Unicast}) ||
+		!slices.Equal(ns[0].Negotiated, []string{FamilyIPv4Unicast}) || ns[0].LastDown != nil || ns[1].State != "Active" {
+		t.Fatalf("FromSpeaker = %+v", ns)
+	}
+	if d := ns[1].LastDown; d == nil || d.PeerAddress != "2001:db8:ff::1" || d.PeerAS != 65002 || !d.Time.Equal(down.Time) ||
+		d.Reason != bgpnames.PeerDownRemoteNotification || d.Notification == nil || d.Notification.Subcode != 2 {
+		t.Fatalf("LastDown = %+v", ns[1].LastDown)
+	}
+	fs := SpeakerFindings(now, ns, []netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")})
+	if len(fs) != 1 || fs[0].Code != "bgp.session_down" || !strings.Contains(fs[0].Summary, "the peer sent Cease/Administrative Shutdown (6/2)") {
+		t.Errorf("findings = %+v", fs)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/collectors/host"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
@@ -23,9 +24,13 @@ func bgpSessionsTask(a *Agent, s *gobgp.Speaker, h *setHolder) Task {
 			for _, p := range a.Config().Anycast.Prefixes {
 				prefixes = append(prefixes, p.Prefix)
 			}
-			set, fs, err := s.Observe(ctx, a.now(), prefixes)
+			now := a.now()
+			set, peers, err := s.Observe(ctx, now)
 			h.replace(set)
-			return fs, err
+			if err != nil {
+				return nil, err
+			}
+			return session.SpeakerFindings(now, session.FromSpeaker(peers), prefixes), nil
 		}}
 }
 

@@ -120,7 +120,7 @@ func serveChild(ctx context.Context, sp *Speaker, c net.Conn) {
 			}
 			var o observation
 			var set *metrics.Set
-			if set, o.Findings, err = sp.Observe(cctx, time.Now(), prefixes); err == nil {
+			if set, o.Findings, err = observe(cctx, sp, time.Now(), prefixes); err == nil {
 				var buf bytes.Buffer
 				err = prometheus.Write(&buf, false, set)
 				o.Metrics = buf.String()

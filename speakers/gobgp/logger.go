@@ -9,7 +9,7 @@ import (
 
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 
-	"github.com/anydiag/anydiag/analyzers/session"
+	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/gobgpctl"
 )
 
@@ -24,15 +24,15 @@ type logger struct {
 
 	mu    sync.Mutex
 	level gobgplog.LogLevel
-	downs map[string]session.Down
+	downs map[string]speakers.PeerDown
 }
 
 func newLogger(l *slog.Logger, now func() time.Time) *logger {
-	return &logger{log: l, now: now, level: gobgplog.InfoLevel, downs: map[string]session.Down{}}
+	return &logger{log: l, now: now, level: gobgplog.InfoLevel, downs: map[string]speakers.PeerDown{}}
 }
 
 // lastDown returns the last Peer Down of the neighbor at addr, or nil.
-func (l *logger) lastDown(addr string) *session.Down {
+func (l *logger) lastDown(addr string) *speakers.PeerDown {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	d, ok := l.downs[addr]
@@ -51,7 +51,7 @@ func (l *logger) emit(level slog.Level, gl gobgplog.LogLevel, msg string, fields
 		if key, ok := fields["Key"].(string); ok {
 			reason, n := gobgpctl.ParsePeerDownReason(fmt.Sprint(fields["Reason"]))
 			l.mu.Lock()
-			l.downs[key] = session.Down{Time: l.now(), PeerAddress: key, Reason: reason, Notification: n}
+			l.downs[key] = speakers.PeerDown{Time: l.now(), Reason: reason, Notification: n}
 			l.mu.Unlock()
 		}
 	}

@@ -19,8 +19,6 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
 
-	"github.com/anydiag/anydiag/analyzers/session"
-	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/gobgpctl"
 )
@@ -40,7 +38,7 @@ func Capabilities() speakers.Capabilities {
 func (s *Speaker) Capabilities() speakers.Capabilities { return Capabilities() }
 
 // PeerState is the state of one neighbor, as Peers reports it.
-type PeerState = gobgpctl.PeerState
+type PeerState = speakers.Peer
 
 // ErrNotStarted is returned by calls made before Start or after Stop.
 var ErrNotStarted = errors.New("gobgp speaker: not started")
@@ -263,16 +261,15 @@ func (s *Speaker) Advertised(prefix netip.Prefix) (advertised bool, ok bool) {
 }
 
 // Observe reads every neighbor once and returns, at now, the anydiag_bgp_*
-// metric families of the speaker's own sessions and their findings:
-// bgp.session_down (the NOTIFICATION decoded) for each neighbor that is not
-// Established, and bgp.family_not_carried for each of prefixes (the node's
-// anycast prefixes) whose family no neighbor carries.
-func (s *Speaker) Observe(ctx context.Context, now time.Time, prefixes []netip.Prefix) (*metrics.Set, []finding.Finding, error) {
+// metric families of the speaker's own sessions and the sessions
+// themselves, which analyzers/session judges (session.SpeakerFindings of
+// session.FromSpeaker: bgp.session_down, bgp.family_not_carried).
+func (s *Speaker) Observe(ctx context.Context, now time.Time) (*metrics.Set, []PeerState, error) {
 	peers, err := s.Peers(ctx)
 	if err != nil {
 		return metrics.NewSet(), nil, err
 	}
-	return gobgpctl.Metrics(peers, now), session.SpeakerFindings(now, gobgpctl.Neighbors(peers), prefixes), nil
+	return gobgpctl.Metrics(peers, now), peers, nil
 }
 
 // Stop withdraws every announced prefix (after a graceful-shutdown drain if

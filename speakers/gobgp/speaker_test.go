@@ -20,7 +20,9 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/anydiag/anydiag/speakers"
 )
@@ -89,6 +91,16 @@ func (r *router) received(t *testing.T, prefix netip.Prefix) *api.Path {
 		t.Fatal(err)
 	}
 	return got
+}
+
+// observe is what the agent's bgp task does: the speaker's Observe, then
+// analyzers/session's findings about the sessions it returns.
+func observe(ctx context.Context, sp *Speaker, now time.Time, prefixes []netip.Prefix) (*metrics.Set, []finding.Finding, error) {
+	set, peers, err := sp.Observe(ctx, now)
+	if err != nil {
+		return set, nil, err
+	}
+	return set, session.SpeakerFindings(now, session.FromSpeaker(peers), prefixes), nil
 }
 
 // describe renders the attributes the tests look at: AS path, MED,
@@ -348,7 +360,7 @@ func TestSessionsObserved(t *testing.T) {
 		t.Fatalf("Advertised after Announce = %t, %t", adv, ok)
 	}
 	now := time.Now()
-	set, fs, err := sp.Observe(ctx, now, []netip.Prefix{p4, p6})
+	set, fs, err := observe(ctx, sp, now, []netip.Prefix{p4, p6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,11 +385,11 @@ func TestSessionsObserved(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "bgp.session_down with the NOTIFICATION", func() bool {
-		_, fs, err := sp.Observe(ctx, time.Now(), []netip.Prefix{p4})
+		_, fs, err := observe(ctx, sp, time.Now(), []netip.Prefix{p4})
 		return err == nil && len(fs) == 1 && fs[0].Code == "bgp.session_down" &&
 			strings.Contains(fs[0].Summary, "the peer sent Cease/Administrative Shutdown (6/2)")
 	})
-	set, _, err = sp.Observe(ctx, time.Now(), nil)
+	set, _, err = observe(ctx, sp, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,7 +573,7 @@ func BenchmarkReceivedTable(b *testing.B) {
 	}
 	b.Run("Observe", func(b *testing.B) {
 		for b.Loop() {
-			if _, _, err := sp.Observe(ctx, time.Now(), nil); err != nil {
+			if _, _, err := observe(ctx, sp, time.Now(), nil); err != nil {
 				b.Fatal(err)
 			}
 		}

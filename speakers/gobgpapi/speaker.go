@@ -34,7 +34,7 @@ func Capabilities() speakers.Capabilities { return gobgpctl.Capabilities() }
 func (s *Speaker) Capabilities() speakers.Capabilities { return Capabilities() }
 
 // PeerState is the state of one gobgpd neighbor, as Peers reports it.
-type PeerState = gobgpctl.PeerState
+type PeerState = speakers.Peer
 
 // Config is the external GoBGP speaker's configuration.
 type Config struct {

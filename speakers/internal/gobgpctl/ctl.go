@@ -12,7 +12,6 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 
-	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/confirm"
 )
@@ -31,46 +30,10 @@ type API interface {
 const DefaultConfirmTimeout = 10 * time.Second
 
 // PeerState is the state of one BGP neighbor as the speaker sees it.
-type PeerState struct {
-	Address string `json:"address"`
-	ASN     uint32 `json:"asn"`
-	// State is the session state: Idle, Connect, Active, OpenSent,
-	// OpenConfirm or Established.
-	State string `json:"state"`
-	// AdminDown is true when the neighbor is administratively shut.
-	AdminDown bool `json:"admin_down,omitempty"`
-	// Since is when the session was last established (zero if never).
-	Since time.Time `json:"since,omitzero"`
-	// Received, Accepted and Advertised count prefixes over all families.
-	Received   uint64 `json:"received"`
-	Accepted   uint64 `json:"accepted"`
-	Advertised uint64 `json:"advertised"`
-	// Families are the address families negotiated on the session.
-	Families []string `json:"families,omitempty"`
-	// PerFamily has one entry per configured family, with its counters.
-	PerFamily []FamilyState `json:"per_family,omitempty"`
-	// LastError is why the session last went down, when known, decoded
-	// ("the peer sent Cease/Administrative Shutdown (6/2)").
-	LastError string `json:"last_error,omitempty"`
-	// LastDown is the last time the session left Established, when known.
-	LastDown *session.Down `json:"last_down,omitempty"`
-}
+type PeerState = speakers.Peer
 
 // FamilyState is one configured address family of a neighbor.
-type FamilyState struct {
-	// Family is "ipv4-unicast" or "ipv6-unicast" (or "afiA-safiS").
-	Family string `json:"family"`
-	// Negotiated is true while the session is Established and both sides
-	// enabled the family.
-	Negotiated bool `json:"negotiated"`
-	// Received, Accepted and Advertised count prefixes of this family.
-	Received   uint64 `json:"received"`
-	Accepted   uint64 `json:"accepted"`
-	Advertised uint64 `json:"advertised"`
-}
-
-// Established reports whether the session is up.
-func (p PeerState) Established() bool { return p.State == "Established" }
+type FamilyState = speakers.FamilyState
 
 // Controller originates prefixes on one GoBGP server and confirms each change.
 // It is safe for concurrent use.
@@ -82,7 +45,7 @@ type Controller struct {
 	// poll is the interval between confirmation checks.
 	poll time.Duration
 	// lastDown, if set, says why and when a neighbor last went down.
-	lastDown func(addr string) *session.Down
+	lastDown func(addr string) *speakers.PeerDown
 	// originatedOnly: see Options.OriginatedOnly.
 	originatedOnly bool
 
@@ -99,7 +62,7 @@ type Options struct {
 	// Poll is the interval between confirmation checks (default 10ms).
 	Poll time.Duration
 	// LastDown optionally reports why and when a neighbor last went down.
-	LastDown func(addr string) *session.Down
+	LastDown func(addr string) *speakers.PeerDown
 	// OriginatedOnly says the server's export policy sends exactly the
 	// paths it originates, unchanged: confirmations then read the Loc-RIB
 	// and the neighbors' sent-UPDATE counters instead of each neighbor's

@@ -13,9 +13,9 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	api "github.com/osrg/gobgp/v3/api"
 
-	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/bgpnames"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 func init() {
@@ -73,20 +73,6 @@ func Metrics(peers []PeerState, now time.Time) *metrics.Set {
 	return set
 }
 
-// Neighbors converts a Peers snapshot for analyzers/session.
-func Neighbors(peers []PeerState) []session.Neighbor {
-	out := make([]session.Neighbor, 0, len(peers))
-	for _, p := range peers {
-		n := session.Neighbor{Address: p.Address, ASN: p.ASN, State: p.State, AdminDown: p.AdminDown,
-			Negotiated: p.Families, LastDown: p.LastDown}
-		for _, f := range p.PerFamily {
-			n.Configured = append(n.Configured, f.Family)
-		}
-		out = append(out, n)
-	}
-	return out
-}
-
 // gobgpReason matches the "Reason" GoBGP v3 logs with "Peer Down"
 // (fsmStateReason.String): "notification-received code 6(cease) subcode
 // 2(administrative shutdown)", "hold-timer-expired", "read-failed", ...
@@ -122,7 +108,7 @@ func ParsePeerDownReason(s string) (bgpnames.PeerDownReason, *bgpnames.Notificat
 }
 
 // DescribeDown says in one line why a session went down.
-func DescribeDown(d session.Down) string {
+func DescribeDown(d speakers.PeerDown) string {
 	if n := d.Notification; n != nil {
 		if d.Reason == bgpnames.PeerDownRemoteNotification {
 			return "the peer sent " + n.String()
@@ -173,11 +159,6 @@ func (c *Controller) originated(ctx context.Context, prefixes []netip.Prefix) (m
 		out[p] = slices.ContainsFunc(paths, isLocal)
 	}
 	return out, nil
-}
-
-// String makes FamilyState readable in test failures.
-func (f FamilyState) String() string {
-	return fmt.Sprintf("%s negotiated=%t received=%d accepted=%d advertised=%d", f.Family, f.Negotiated, f.Received, f.Accepted, f.Advertised)
 }
 
 // Sessions is Peers for a server whose export policy sends nothing but the

@@ -3,14 +3,13 @@ package gobgpctl
 import (
 	"bytes"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/anydiag/anydiag/analyzers/session"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/bgpnames"
+	"github.com/anydiag/anydiag/speakers"
 )
 
 // The reasons are GoBGP v3.37's fsmStateReason.String() output.
@@ -46,7 +45,7 @@ func TestParsePeerDownReason(t *testing.T) {
 			t.Errorf("%q: %v %q, want %v %q", tc.in, r, got, tc.reason, tc.notif)
 		}
 		if tc.text != "" {
-			if d := DescribeDown(session.Down{Reason: r, Notification: n}); d != tc.text {
+			if d := DescribeDown(speakers.PeerDown{Reason: r, Notification: n}); d != tc.text {
 				t.Errorf("%q: DescribeDown %q, want %q", tc.in, d, tc.text)
 			}
 		}
@@ -61,13 +60,13 @@ func FuzzParsePeerDownReason(f *testing.F) {
 		if n != nil && r != bgpnames.PeerDownLocalNotification && r != bgpnames.PeerDownRemoteNotification {
 			t.Fatalf("%q: NOTIFICATION with reason %v", s, r)
 		}
-		_ = DescribeDown(session.Down{Reason: r, Notification: n})
+		_ = DescribeDown(speakers.PeerDown{Reason: r, Notification: n})
 	})
 }
 
-func TestMetricsAndNeighbors(t *testing.T) {
+func TestMetrics(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	down := session.Down{Time: now.Add(-time.Hour), Reason: bgpnames.PeerDownRemoteNotification, Notification: &bgpnames.Notification{Code: 6, Subcode: 2}}
+	down := speakers.PeerDown{Time: now.Add(-time.Hour), Reason: bgpnames.PeerDownRemoteNotification, Notification: &bgpnames.Notification{Code: 6, Subcode: 2}}
 	peers := []PeerState{
 		{Address: "198.51.100.1", ASN: 65001, State: "Established", Since: now.Add(-90 * time.Second),
 			Families:  []string{"ipv4-unicast"},
@@ -108,10 +107,5 @@ func TestMetricsAndNeighbors(t *testing.T) {
 		if res, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(res)) > 0 {
 			t.Errorf("promtool: %v %s", err, res)
 		}
-	}
-	ns := Neighbors(peers)
-	if len(ns) != 2 || !slices.Equal(ns[0].Configured, []string{"ipv4-unicast", "ipv6-unicast"}) ||
-		!slices.Equal(ns[0].Negotiated, []string{"ipv4-unicast"}) || ns[0].LastDown == nil || ns[1].State != "Active" {
-		t.Errorf("Neighbors = %+v", ns)
 	}
 }
