@@ -58,10 +58,6 @@ func Large(global, local1, local2 uint32) Community {
 	return Community{large: true, a: global, b: local1, c: local2}
 }
 
-// StandardFromUint32 returns the standard community whose wire value is v
-// (ASN in the high 16 bits).
-func StandardFromUint32(v uint32) Community { return Standard(uint16(v>>16), uint16(v)) }
-
 // IsLarge reports whether c is an RFC 8092 large community.
 func (c Community) IsLarge() bool { return c.large }
 

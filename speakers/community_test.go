@@ -77,8 +77,8 @@ func TestCommunityValues(t *testing.T) {
 	if v, ok := GracefulShutdown.Uint32(); !ok || v != 0xffff0000 {
 		t.Errorf("GracefulShutdown.Uint32() = %#x, %v", v, ok)
 	}
-	if c := StandardFromUint32(65010<<16 | 7); c != Standard(65010, 7) || c.IsLarge() {
-		t.Errorf("StandardFromUint32 = %v", c)
+	if v, ok := Standard(65010, 7).Uint32(); !ok || v != 65010<<16|7 || Standard(65010, 7).IsLarge() {
+		t.Errorf("Standard(65010, 7).Uint32() = %#x, %v", v, ok)
 	}
 	if _, ok := Large(1, 2, 3).Uint32(); ok {
 		t.Error("a large community has a standard wire value")
