@@ -53,12 +53,7 @@ type Prefix struct {
 func (c *Config) Check(p *yamlconf.Problems, path string) { c.check(p, path) }
 
 func (c *Config) check(p *yamlconf.Problems, path string) {
-	key := func(k string) string {
-		if path == "" {
-			return k
-		}
-		return path + "." + k
-	}
+	key := func(k string) string { return yamlconf.Join(path, k) }
 	if len(c.Prefixes) == 0 {
 		p.Add(key("prefixes"), "at least one prefix is required")
 	}

@@ -64,12 +64,7 @@ func (c *Config) Check(p *yamlconf.Problems, path string) { c.check(p, path) }
 func (c *Config) Validate(p *yamlconf.Problems) { c.check(p, "") }
 
 func (c *Config) check(p *yamlconf.Problems, path string) {
-	key := func(k string) string {
-		if path == "" {
-			return k
-		}
-		return path + "." + k
-	}
+	key := func(k string) string { return yamlconf.Join(path, k) }
 	if c.ASN == 0 {
 		p.Add(key("asn"), "asn is required: the AS of FRR's `router bgp` instance")
 	}

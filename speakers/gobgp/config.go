@@ -76,12 +76,7 @@ type Neighbor struct {
 func (c *Config) Check(p *yamlconf.Problems, path string) { c.check(p, path) }
 
 func (c *Config) check(p *yamlconf.Problems, path string) {
-	key := func(k string) string {
-		if path == "" {
-			return k
-		}
-		return path + "." + k
-	}
+	key := func(k string) string { return yamlconf.Join(path, k) }
 	if c.ASN == 0 {
 		p.Add(key("asn"), "asn is required (1-4294967295)")
 	}

@@ -47,12 +47,7 @@ type Config struct {
 
 // Check records every semantic problem of c under path.
 func (c *Config) Check(p *yamlconf.Problems, path string) {
-	key := func(k string) string {
-		if path == "" {
-			return k
-		}
-		return path + "." + k
-	}
+	key := func(k string) string { return yamlconf.Join(path, k) }
 	if !c.Address.IsValid() || c.Address.Port() == 0 {
 		p.Add(key("address"), "address of gobgpd's gRPC API is required, like 127.0.0.1:50051")
 	}
