@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -132,7 +133,11 @@ func TestSpeakerLogic(t *testing.T) {
 		}, "", false},
 		{"announce after withdraw", func(f *fakeBIRD) { f.up = false }, func(ctx context.Context, s *Speaker) error { return s.Announce(ctx, p, speakers.Attributes{}) }, "", true},
 		{"degraded refused", nil, func(ctx context.Context, s *Speaker) error {
-			return s.Announce(ctx, p, speakers.Attributes{Prepend: 1})
+			err := s.Announce(ctx, p, speakers.Attributes{Prepend: 1})
+			if !errors.Is(err, speakers.ErrUnsupported) {
+				return fmt.Errorf("not speakers.ErrUnsupported: %v", err)
+			}
+			return err
 		}, "set in the BIRD configuration", true},
 		{"unknown prefix", nil, func(ctx context.Context, s *Speaker) error {
 			return s.Withdraw(ctx, netip.MustParsePrefix("192.0.2.2/32"))
