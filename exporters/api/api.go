@@ -68,3 +68,12 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	}
 	return p, nil
 }
+
+// NotHere answers every request with 404 and {"error": why}: for an API
+// whose component this agent does not run, so a client learns why (and what
+// to configure) instead of reading a bare 404.
+func NotHere(why string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, why)
+	})
+}

@@ -134,3 +134,12 @@ func TestFindingsAndStatus(t *testing.T) {
 		t.Errorf("status: %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestNotHere(t *testing.T) {
+	rec := httptest.NewRecorder()
+	NotHere("this agent runs no BMP station: enable collectors.bmp").ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/bmp/peers", nil))
+	var body map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); rec.Code != http.StatusNotFound || err != nil || !strings.Contains(body["error"], "enable collectors.bmp") {
+		t.Errorf("%d %s (%v)", rec.Code, rec.Body, err)
+	}
+}

@@ -1,0 +1,43 @@
+package flap
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anydiag/anydiag/analyzers/dampening"
+	"github.com/anydiag/anydiag/exporters/prometheus"
+)
+
+// Evaluate exports one penalty series per profile and route, and the
+// trackers' findings, at the time asked.
+func TestEvaluate(t *testing.T) {
+	s, err := NewSet(dampening.Cisco, dampening.Juniper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range []Kind{Announce, Withdraw, Announce, Withdraw, Announce, Withdraw, Announce, Withdraw} {
+		if err := s.Observe(Event{Time: t0.Add(time.Duration(i) * 10 * time.Second), Router: "203.0.113.1", Peer: "198.51.100.2", Prefix: anyPfx, Kind: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs, set := s.Evaluate(t0.Add(80*time.Second), nil)
+	if u := prometheus.Undescribed(set); len(u) > 0 {
+		t.Fatalf("undescribed: %v", u)
+	}
+	var b bytes.Buffer
+	if err := prometheus.Write(&b, false, set); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"cisco", "juniper"} {
+		want := `anydiag_flap_penalty{profile="` + p + `",router="203.0.113.1",peer="198.51.100.2",prefix="` + anyPfx.String() + `"} `
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %s in\n%s", want, b.String())
+		}
+	}
+	// Four withdrawals in 80 s suppress the route under both profiles.
+	if len(fs) == 0 {
+		t.Error("no findings for a route withdrawn four times in 80 s")
+	}
+}
