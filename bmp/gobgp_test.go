@@ -2,6 +2,7 @@ package bmp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/lab"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
@@ -211,18 +213,15 @@ func stationRoutes(t *testing.T, c *bmp.Client, q bmp.RouteQuery, withIDs bool) 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for {
+	err := lab.WaitFor(context.Background(), d, 50*time.Millisecond, func() (bool, error) {
 		ok, state := cond()
 		if ok {
-			return
+			return true, nil
 		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last state: %s", d, what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false, errors.New(state)
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/anydiag/anydiag/lab"
 )
 
 // peerUptime is the GoBGP peer's view of its session with the agent: the
@@ -212,13 +214,12 @@ policy: {interval: 20ms, hold_down: %s}
 	}
 	settle := func(what string, base int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for n := runtime.NumGoroutine(); n > base+8; n = runtime.NumGoroutine() {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("%s: %d goroutines, %d before\n%s", what, n, base, buf[:runtime.Stack(buf, true)])
-			}
-			time.Sleep(10 * time.Millisecond)
+		err := lab.WaitFor(context.Background(), 10*time.Second, 10*time.Millisecond, func() (bool, error) {
+			return runtime.NumGoroutine() <= base+8, nil
+		})
+		if err != nil {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%s: %d goroutines, %d before: %v\n%s", what, runtime.NumGoroutine(), base, err, buf[:runtime.Stack(buf, true)])
 		}
 	}
 	// One reload of each kind first, so lazily started goroutines (HTTP

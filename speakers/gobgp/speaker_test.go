@@ -24,6 +24,7 @@ import (
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/lab"
 	"github.com/anydiag/anydiag/speakers"
 )
 
@@ -140,12 +141,8 @@ func describe(p *api.Path) string {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := lab.WaitFor(context.Background(), 20*time.Second, 10*time.Millisecond, func() (bool, error) { return cond(), nil }); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
@@ -560,16 +557,15 @@ func BenchmarkReceivedTable(b *testing.B) {
 	if err := sp.Announce(ctx, netip.MustParsePrefix("192.0.2.1/32"), speakers.Attributes{}); err != nil {
 		b.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	err = lab.WaitFor(ctx, 60*time.Second, 100*time.Millisecond, func() (bool, error) {
 		ps, err := sp.Peers(ctx)
-		if err == nil && len(ps) == 2 && ps[0].Accepted == routes {
-			break
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("routes not received: %+v %v", ps, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return len(ps) == 2 && ps[0].Accepted == routes, fmt.Errorf("peers %+v", ps)
+	})
+	if err != nil {
+		b.Fatalf("routes not received: %v", err)
 	}
 	b.Run("Observe", func(b *testing.B) {
 		for b.Loop() {
