@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -77,27 +76,59 @@ type policyPart struct {
 	once     sync.Once
 }
 
-// startPolicy starts the policy engine on the speaker part's speaker and
-// mounts the policy, control and webhook APIs. state, when not nil, is the
-// previous engine's state (a reload), which wins over the state file.
+// startPolicy starts the policy engine on the speaker part's speaker, its
+// evaluation loop, and mounts the policy, control and webhook APIs. state,
+// when not nil, is the previous engine's state (a reload), which wins over
+// the state file.
 func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c *part, state *policy.State) error {
 	if sp == nil || sp.speaker == nil {
 		return nil
 	}
+	token, err := readToken(cfg.Exporters.TokenFile)
+	if err != nil {
+		return err
+	}
 	set := metrics.NewSet()
 	c.sets = append(c.sets, &setHolder{set: set})
+	eng, err := startEngine(ctx, a, cfg, sp, c, set, state)
+	if err != nil {
+		return err
+	}
+	pp := startLoop(ctx, a, eng, cfg.Policy.Interval.D())
+	c.policy = pp
+	c.stops = append(c.stops, func(context.Context) { pp.stop() })
+	c.mux.Handle("/api/v1/policy/", eng.Handler())
+	api.MountControl(c.mux, eng, token, a.wakePolicy)
+	return startWebhook(ctx, a, cfg, eng, set, c)
+}
+
+// startEngine builds and starts the engine: the anycast prefixes, the
+// canary, the fleet guard, the audit file, and the speaker's view of what
+// upstreams hold.
+func startEngine(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c *part, set *metrics.Set, state *policy.State) (*policy.Engine, error) {
+	opts := policy.Options{Speaker: sp.speaker, Metrics: set, Logger: a.log.With("component", "policy"), Now: a.now, State: state}
 	fleet, err := policy.NewFleetCounter(cfg.Policy.FleetGuard, nil)
 	if err != nil {
-		return fmt.Errorf("agent: fleet guard: %w", err)
+		return nil, fmt.Errorf("agent: fleet guard: %w", err)
 	}
-	var audit io.Writer
+	if fleet != nil {
+		opts.Fleet = fleet
+	}
 	if cfg.Policy.AuditFile != "" {
 		f, err := safefile.OpenAppend(cfg.Policy.AuditFile)
 		if err != nil {
-			return fmt.Errorf("agent: policy.audit_file: %w", err)
+			return nil, fmt.Errorf("agent: policy.audit_file: %w", err)
 		}
-		audit = f
+		opts.Audit = f
 		c.stops = append(c.stops, func(context.Context) { f.Close() })
+	}
+	// The gauge anydiag_policy_announced says whether an upstream can hold
+	// the route, not only whether the policy wants it, when the speaker
+	// can tell (the embedded GoBGP).
+	if adv, ok := sp.speaker.(interface {
+		Advertised(netip.Prefix) (bool, bool)
+	}); ok {
+		opts.Advertised = adv.Advertised
 	}
 	prefixes := make([]netip.Prefix, 0, len(cfg.Anycast.Prefixes))
 	for _, p := range cfg.Anycast.Prefixes {
@@ -107,28 +138,19 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c 
 	if !pcfg.Canary.IsValid() && cfg.Anycast.Canary != nil {
 		pcfg.Canary = *cfg.Anycast.Canary
 	}
-	opts := policy.Options{Speaker: sp.speaker, Audit: audit, Metrics: set, Logger: a.log.With("component", "policy"), Now: a.now}
-	if fleet != nil {
-		opts.Fleet = fleet
-	}
-	opts.State = state
-	// The gauge anydiag_policy_announced says whether an upstream can hold
-	// the route, not only whether the policy wants it, when the speaker
-	// can tell (the embedded GoBGP).
-	if adv, ok := sp.speaker.(interface {
-		Advertised(netip.Prefix) (bool, bool)
-	}); ok {
-		opts.Advertised = adv.Advertised
-	}
 	eng, err := policy.NewEngine(pcfg, prefixes, opts)
 	if err != nil {
-		return fmt.Errorf("agent: %w", err)
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if err := eng.Start(ctx); err != nil {
-		return fmt.Errorf("agent: %w", err)
+		return nil, fmt.Errorf("agent: %w", err)
 	}
+	return eng, nil
+}
 
-	interval := pcfg.Interval.D()
+// startLoop runs the evaluation loop of eng; interval is policy.interval's
+// safety net (1s when unset).
+func startLoop(ctx context.Context, a *Agent, eng *policy.Engine, interval time.Duration) *policyPart {
 	if interval <= 0 {
 		interval = time.Second
 	}
@@ -138,38 +160,37 @@ func startPolicy(ctx context.Context, a *Agent, cfg *config.Config, sp *part, c 
 		defer close(pp.loopDone)
 		pp.loop(lctx, interval)
 	}()
-	c.policy = pp
-	c.stops = append(c.stops, func(context.Context) { pp.stop() })
+	return pp
+}
 
-	c.mux.Handle("/api/v1/policy/", eng.Handler())
-	token, err := readToken(cfg.Exporters.TokenFile)
+// startWebhook serves exporters.alertmanager, on its own listener or on the
+// agent's port, when configured.
+func startWebhook(ctx context.Context, a *Agent, cfg *config.Config, eng *policy.Engine, set *metrics.Set, c *part) error {
+	am := cfg.Exporters.Alertmanager
+	if am == nil {
+		return nil
+	}
+	amc := *am
+	if amc.Node == "" {
+		amc.Node = cfg.Node.Name // alerts are applied only when their node label names this node
+	}
+	rcv, err := alertmanager.New(amc, wakingApplier{eng, a.wakePolicy}, a.log.With("component", "alertmanager"))
 	if err != nil {
-		return err
+		return fmt.Errorf("agent: alertmanager webhook: %w", err)
 	}
-	api.MountControl(c.mux, eng, token, a.wakePolicy)
-	if am := cfg.Exporters.Alertmanager; am != nil {
-		amc := *am
-		if amc.Node == "" {
-			amc.Node = cfg.Node.Name // alerts are applied only when their node label names this node
-		}
-		rcv, err := alertmanager.New(amc, wakingApplier{eng, a.wakePolicy}, a.log.With("component", "alertmanager"))
-		if err != nil {
-			return fmt.Errorf("agent: alertmanager webhook: %w", err)
-		}
-		rcv.Register(set)
-		if am.Listen.IsValid() {
-			ln, err := net.Listen("tcp", am.Listen.String())
-			if err != nil {
-				return fmt.Errorf("agent: alertmanager webhook: %w", err)
-			}
-			actx, stop := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() { defer close(done); rcv.Serve(actx, ln) }()
-			c.stops = append(c.stops, func(context.Context) { stop(); <-done })
-		} else {
-			c.mux.Handle("POST /api/v1/alertmanager", rcv)
-		}
+	rcv.Register(set)
+	if !am.Listen.IsValid() {
+		c.mux.Handle("POST /api/v1/alertmanager", rcv)
+		return nil
 	}
+	ln, err := net.Listen("tcp", am.Listen.String())
+	if err != nil {
+		return fmt.Errorf("agent: alertmanager webhook: %w", err)
+	}
+	actx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); rcv.Serve(actx, ln) }()
+	c.stops = append(c.stops, func(context.Context) { stop(); <-done })
 	return nil
 }
 
