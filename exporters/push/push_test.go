@@ -25,6 +25,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/lab"
 )
 
 func TestRewrite(t *testing.T) {
@@ -175,25 +176,24 @@ func victoriaMetrics(t *testing.T) string {
 		}
 	})
 	base := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(base + "/health")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.TrimSpace(string(body)) == "OK" {
-				return base
-			}
-		}
+	err = lab.WaitFor(context.Background(), 15*time.Second, 20*time.Millisecond, func() (bool, error) {
 		select {
 		case err := <-exited:
-			t.Fatalf("victoria-metrics exited before it was ready: %v\n%s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
+			return false, lab.Permanent(fmt.Errorf("victoria-metrics exited before it was ready: %v", err))
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("victoria-metrics not ready on %s within 15s\n%s", addr, logs.String())
+		resp, err := http.Get(base + "/health")
+		if err != nil {
+			return false, err
 		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && strings.TrimSpace(string(body)) == "OK", fmt.Errorf("/health: HTTP %d %q", resp.StatusCode, body)
+	})
+	if err != nil {
+		t.Fatalf("victoria-metrics not ready on %s: %v\n%s", addr, err, logs.String())
 	}
+	return base
 }
 
 // exported is one series of /api/v1/export.

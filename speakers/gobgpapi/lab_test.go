@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anydiag/anydiag/internal/yamlconf"
+	"github.com/anydiag/anydiag/lab"
 	"github.com/anydiag/anydiag/speakers"
 	"github.com/anydiag/anydiag/speakers/internal/labtest"
 )
@@ -86,21 +87,13 @@ func TestLabDebianGoBGPd(t *testing.T) {
 
 // labtestWait waits for FRR to hold the prefix with the AS path (or not).
 func labtestWait(ctx context.Context, env *labtest.Env, p netip.Prefix, held bool, aspath string) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	return lab.WaitFor(ctx, 20*time.Second, 10*time.Millisecond, func() (bool, error) {
 		r, ok, err := env.Held(ctx, p)
 		if err == nil && ok == held && (!held || r.Paths[0].ASPath.String == aspath) {
-			return nil
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("FRR: %+v held=%t err=%v, want held=%t aspath %q", r, ok, err, held, aspath)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+		return false, fmt.Errorf("FRR: %+v held=%t err=%v, want held=%t aspath %q", r, ok, err, held, aspath)
+	})
 }
 
 // TestLabWithdrawTiming measures Withdraw() to the upstream FRR no longer
