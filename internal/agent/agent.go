@@ -2,6 +2,42 @@
 // their intervals, the analyzers, the policy and the speaker, and serves
 // /metrics, /healthz, /api/v1/findings, /api/v1/status and the APIs of the
 // enabled components. It owns every goroutine it starts.
+//
+// The agent only wires. Each signal's package owns what is known about it:
+// a collector reads and exports its metrics (collectors/thermal's
+// metrics.go), an analyzer judges and mints its findings
+// (analyzers/thresholds, health.Findings, session.FromBMP,
+// flap.Set.Evaluate), the JSON API is exporters/api. The agent schedules
+// the tasks (tasks.go), keeps the findings (findings.go: the policy's input
+// is chosen by kind), and starts and stops the parts a configuration asks
+// for (components.go).
+//
+// Adding a host collector, say collectors/fans, takes its own folder and
+// two one-line edits:
+//
+//  1. The folder: fans.New(...) and Collect() (fans.Sample, error);
+//     metrics.go describing its families in init() (prometheus.Describe)
+//     and converting a sample, fans.Metrics(fans.Sample) *metrics.Set; a
+//     Config type for its section (Enabled, Interval and its own keys, as
+//     health.Config is); a README naming its keys and metrics. Judging a
+//     sample is an analyzer's job: a method of analyzers/thresholds taking
+//     the previous and the current sample, minting the findings, whose
+//     codes go in internal/finding's catalogue.yaml.
+//
+//  2. Its section: one field of internal/config's Collectors,
+//     Fans fans.Config with the yaml tag "fans".
+//
+//  3. Its entry in hostTasks (host.go), one statement:
+//
+//     add(cc.Fans.Enabled, sampled[fans.Sample]{name: "fans", every: cc.Fans.Interval,
+//     read: func(context.Context) (fans.Sample, error) { return fansCol.Collect() },
+//     export: fans.Metrics, judge: (*thresholds.Analyzer).Fans}.bind(c, an))
+//
+// The sampled task does the rest: the interval and timeout, the metric set
+// replaced on every run (vanished devices lose their series), the previous
+// sample kept for judge, anydiag_collector_up and collector.failed on
+// errors, and the promtool lint of every described family
+// (TestEveryDescribedFamilyPassesPromtoolLint).
 package agent
 
 import (

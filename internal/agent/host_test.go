@@ -2,14 +2,22 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/analyzers/thresholds"
 	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
+	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/internal/yamlconf"
 )
 
 // An optic whose receive power fell below its alarm threshold, read from an
@@ -74,4 +82,62 @@ func TestAgentOpticsPartialRead(t *testing.T) {
 		}
 		return failed && strings.Contains(get(t, base+"/metrics"), `anydiag_optics_rx_power_dbm{interface="eth9",lane="1"} -`)
 	})
+}
+
+// A collector wired as the package doc says — a read, an export and a
+// judge in one sampled entry — gets its set replaced on every run, judge
+// sees the previous sample, and a failed read exports and judges nothing
+// unless the collector returns partial samples.
+func TestSampledTask(t *testing.T) {
+	type sample struct{ n int }
+	for _, partial := range []bool{false, true} {
+		c := &part{}
+		an := &lockedAnalyzer{a: thresholds.New(thresholds.DefaultLimits(), time.Now)}
+		reads := []struct {
+			s   sample
+			err error
+		}{{sample{1}, nil}, {sample{2}, errors.New("one device failed")}, {sample{3}, nil}}
+		run := 0
+		var judged []string
+		task := sampled[sample]{name: "fake", every: yamlconf.Duration(time.Second), partial: partial,
+			read: func(context.Context) (sample, error) { r := reads[run]; run++; return r.s, r.err },
+			export: func(s sample) *metrics.Set {
+				set := metrics.NewSet()
+				set.NewGauge(prometheus.Name("anydiag_fake", "n", fmt.Sprint(s.n)), nil).Set(1)
+				return set
+			},
+			judge: func(_ *thresholds.Analyzer, prev *sample, cur sample) []finding.Finding {
+				p := 0
+				if prev != nil {
+					p = prev.n
+				}
+				judged = append(judged, fmt.Sprintf("%d->%d", p, cur.n))
+				return []finding.Finding{finding.New("link.down", fmt.Sprint(cur.n), "x", nil, time.Time{})}
+			}}.bind(c, an)()
+		if task.Name != "fake" || task.Interval != time.Second || task.Timeout != time.Second {
+			t.Fatalf("task %+v", task)
+		}
+		var errs int
+		for range reads {
+			fs, err := task.Run(context.Background())
+			if err != nil {
+				errs++
+				if !partial && len(fs) != 0 {
+					t.Errorf("a failed read judged: %v", fs)
+				}
+			}
+		}
+		want := "0->1 1->3"
+		if partial {
+			want = "0->1 1->2 2->3"
+		}
+		if got := strings.Join(judged, " "); got != want || errs != 1 {
+			t.Errorf("partial=%v: judged %q, want %q (%d errors)", partial, got, want, errs)
+		}
+		var b bytes.Buffer
+		c.sets[0].current().WritePrometheus(&b)
+		if got := strings.TrimSpace(b.String()); got != `anydiag_fake{n="3"} 1` {
+			t.Errorf("partial=%v: set after the last run = %q, want only n=3", partial, got)
+		}
+	}
 }
