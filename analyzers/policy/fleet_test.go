@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/lab"
 )
 
@@ -207,4 +208,30 @@ func FuzzPromQLResponse(f *testing.F) {
 			t.Fatalf("invalid JSON %q accepted", body)
 		}
 	})
+}
+
+// TestBMPCounterFollowsPages: a station pages /routes (limits.api_page_size);
+// origins on the second page count too.
+func TestBMPCounterFollowsPages(t *testing.T) {
+	pages := map[string]string{
+		"":   `[{"prefix":"192.0.2.1/32","as_path":[64501,64999],"next_hop":"203.0.113.1"}]`,
+		"p2": `[{"prefix":"192.0.2.1/32","as_path":[64502,64998],"next_hop":"203.0.113.2"}]`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := r.URL.Query().Get("cursor")
+		body, ok := pages[c]
+		if !ok {
+			http.Error(w, "bad cursor", http.StatusBadRequest)
+			return
+		}
+		if c == "" {
+			w.Header().Set(bmp.NextCursorHeader, "p2")
+		}
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	n, err := (&BMPCounter{BaseURL: srv.URL}).Announcing(context.Background(), pfx)
+	if err != nil || n != 2 {
+		t.Fatalf("Announcing = %d, %v; want 2 (one origin on each page)", n, err)
+	}
 }
