@@ -36,7 +36,10 @@ func Read(ctx context.Context, s Sources) ([]Module, error) {
 		path := s.Files[ifname]
 		m, err := readFile(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("optics: %s: %w", fileName(ifname, path), err))
+			if ifname != "" {
+				err = fmt.Errorf("%s: %w", ifname, err)
+			}
+			errs = append(errs, fmt.Errorf("optics: %w", err))
 			continue
 		}
 		m.Interface = ifname
@@ -57,24 +60,26 @@ func Read(ctx context.Context, s Sources) ([]Module, error) {
 		if _, dumped := s.Files[ifname]; dumped {
 			continue
 		}
+		// ReadInterface's errors name the interface already.
 		img, src, err := ReadInterface(ctx, ifname)
-		if err == nil {
-			var m *Module
-			if m, err = Decode(img); err == nil {
-				m.Interface, m.Source = ifname, src
-				mods = append(mods, *m)
-				continue
+		if err != nil {
+			if !scanning || !errors.Is(err, ErrNotSupported) {
+				errs = append(errs, err)
 			}
-		}
-		if scanning && errors.Is(err, ErrNotSupported) {
 			continue
 		}
-		errs = append(errs, fmt.Errorf("optics: %s: %w", ifname, err))
+		m, err := Decode(img)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("optics: %s: %w", ifname, err))
+			continue
+		}
+		m.Interface, m.Source = ifname, src
+		mods = append(mods, *m)
 	}
 	return mods, errors.Join(errs...)
 }
 
-// readFile decodes one dump.
+// readFile decodes one dump; its errors name the file.
 func readFile(path string) (*Module, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -82,19 +87,12 @@ func readFile(path string) (*Module, error) {
 	}
 	img, err := ParseDump(b)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	m, err := Decode(img)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	m.Source = "file"
 	return m, nil
-}
-
-func fileName(ifname, path string) string {
-	if ifname == "" {
-		return path
-	}
-	return ifname + " (" + path + ")"
 }

@@ -46,7 +46,7 @@ func TestReadFilesAndMetrics(t *testing.T) {
 		Interfaces: []string{"eth1"},
 	}
 	mods, err := optics.Read(context.Background(), src)
-	if err == nil || !strings.Contains(err.Error(), "eth3 (") || !strings.Contains(err.Error(), "eth4 (") {
+	if err == nil || !strings.Contains(err.Error(), "eth3: "+src.Files["eth3"]) || !strings.Contains(err.Error(), "eth4: open "+src.Files["eth4"]) {
 		t.Errorf("error = %v, want one naming eth3 and eth4", err)
 	}
 	if strings.Contains(err.Error(), "eth1") {
