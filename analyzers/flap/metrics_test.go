@@ -1,13 +1,12 @@
 package flap
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/anydiag/anydiag/analyzers/dampening"
-	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/exporters/prometheus/promtest"
 )
 
 // Evaluate exports one penalty series per profile and route, and the
@@ -23,17 +22,11 @@ func TestEvaluate(t *testing.T) {
 		}
 	}
 	fs, set := s.Evaluate(t0.Add(80*time.Second), nil)
-	if u := prometheus.Undescribed(set); len(u) > 0 {
-		t.Fatalf("undescribed: %v", u)
-	}
-	var b bytes.Buffer
-	if err := prometheus.Write(&b, false, set); err != nil {
-		t.Fatal(err)
-	}
+	out := promtest.Text(t, set)
 	for _, p := range []string{"cisco", "juniper"} {
 		want := `anydiag_flap_penalty{profile="` + p + `",router="203.0.113.1",peer="198.51.100.2",prefix="` + anyPfx.String() + `"} `
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("missing %s in\n%s", want, b.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in\n%s", want, out)
 		}
 	}
 	// Four withdrawals in 80 s suppress the route under both profiles.

@@ -1,11 +1,10 @@
 package link
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
-	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/exporters/prometheus/promtest"
 )
 
 func TestMetrics(t *testing.T) {
@@ -14,14 +13,7 @@ func TestMetrics(t *testing.T) {
 		{Name: "eth0", OperState: "down", Carrier: false, MTU: 1500, CarrierChanges: 4,
 			Stats: Stats{RxCRCErrors: 7, TxDropped: 2}, Ethtool: &Ethtool{SpeedMbps: 10000}},
 	}}
-	set := Metrics(s)
-	if u := prometheus.Undescribed(set); len(u) > 0 {
-		t.Fatalf("undescribed: %v", u)
-	}
-	var b bytes.Buffer
-	if err := prometheus.Write(&b, false, set); err != nil {
-		t.Fatal(err)
-	}
+	out := promtest.Text(t, Metrics(s))
 	for _, want := range []string{
 		`anydiag_link_up{device="lo"} 1`,
 		`anydiag_link_up{device="eth0"} 0`,
@@ -30,11 +22,11 @@ func TestMetrics(t *testing.T) {
 		`anydiag_link_errors_total{device="eth0",direction="rx",kind="crc"} 7`,
 		`anydiag_link_drops_total{device="eth0",direction="tx"} 2`,
 	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("missing %s in\n%s", want, b.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in\n%s", want, out)
 		}
 	}
-	if strings.Contains(b.String(), `anydiag_link_speed_bytes_per_second{device="lo"}`) {
+	if strings.Contains(out, `anydiag_link_speed_bytes_per_second{device="lo"}`) {
 		t.Error("speed exported for an interface without ethtool speed")
 	}
 }

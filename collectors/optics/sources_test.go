@@ -10,7 +10,7 @@ import (
 
 	"github.com/anydiag/anydiag/collectors/optics"
 	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
-	"github.com/anydiag/anydiag/exporters/prometheus"
+	"github.com/anydiag/anydiag/exporters/prometheus/promtest"
 )
 
 // Read decodes every good dump, names the bad ones in its error, and reads
@@ -60,20 +60,13 @@ func TestReadFilesAndMetrics(t *testing.T) {
 		t.Fatalf("modules = %v, want eth1 and eth2 from files", got)
 	}
 
-	set := optics.Metrics(mods)
-	if u := prometheus.Undescribed(set); len(u) > 0 {
-		t.Fatalf("undescribed: %v", u)
-	}
-	var b bytes.Buffer
-	if err := prometheus.Write(&b, false, set); err != nil {
-		t.Fatal(err)
-	}
+	out := promtest.Text(t, optics.Metrics(mods))
 	for _, want := range []string{
 		`anydiag_optics_info{interface="eth2",vendor="ACME \"X\"",part_number="P1",serial="S1"`,
 		`anydiag_optics_tx_bias_amperes{interface="eth1",lane="1"} 0.03`,
 	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("missing %s in\n%s", want, b.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in\n%s", want, out)
 		}
 	}
 }
