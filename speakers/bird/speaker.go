@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/anydiag/anydiag/speakers/internal/confirm"
 	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/anydiag/anydiag/speakers/internal/confirm"
 
 	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/anydiag/anydiag/speakers"

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/anydiag/anydiag/speakers/internal/confirm"
 	"log/slog"
 	"net/netip"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/anydiag/anydiag/speakers/internal/confirm"
 
 	"github.com/anydiag/anydiag/internal/yamlconf"
 	"github.com/anydiag/anydiag/speakers"
