@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/speakers"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -116,6 +117,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("visibility: pop %q listed twice", p.Name)
 		}
 		names[p.Name] = true
+		for _, cs := range p.Communities {
+			if _, err := speakers.ParseCommunity(cs); err != nil {
+				return fmt.Errorf("visibility: pop %q: %w", p.Name, err)
+			}
+		}
 	}
 	for i, a := range c.AnycastPrefixes {
 		if !a.Prefix.IsValid() {
@@ -137,7 +143,14 @@ func (c Config) Validate() error {
 // next hop, then the origin AS; "" when none matches.
 func (c Config) PoPOf(r Route) string {
 	for _, p := range c.PoPs {
-		for _, want := range p.Communities {
+		for _, cs := range p.Communities {
+			// BMP reports communities as numbers: compare in that one
+			// spelling, so "NO_EXPORT" or a large community match too.
+			c, err := speakers.ParseCommunity(cs)
+			if err != nil {
+				continue
+			}
+			want := c.String()
 			if slices.Contains(r.Communities, want) || slices.Contains(r.LargeCommunities, want) {
 				return p.Name
 			}

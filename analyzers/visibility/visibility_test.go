@@ -119,18 +119,34 @@ func TestPoPOf(t *testing.T) {
 	if got := cfg.PoPOf(r); got != "iad" {
 		t.Fatalf("%q, want iad", got)
 	}
+	// Communities written by name or as large communities match BMP's
+	// numeric spelling.
+	named, err := ParseConfig([]byte("pops:\n  - name: ams\n    communities: [NO_EXPORT]\n  - name: lhr\n    communities: [\"65100:7:9\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Communities = []string{"65535:65281"}
+	if got := named.PoPOf(r); got != "ams" {
+		t.Fatalf("NO_EXPORT: %q, want ams", got)
+	}
+	r.Communities, r.LargeCommunities = nil, []string{"65100:7:9"}
+	if got := named.PoPOf(r); got != "lhr" {
+		t.Fatalf("large community: %q, want lhr", got)
+	}
 }
 
 func TestParseConfigErrors(t *testing.T) {
 	for name, doc := range map[string]string{
-		"unknown key":  "colour: red\n",
-		"bad prefix":   "anycast_prefixes:\n  - prefix: 192.0.2.0/33\n",
-		"no prefix":    "anycast_prefixes:\n  - origin_as: [1]\n",
-		"unknown pop":  "anycast_prefixes:\n  - prefix: 192.0.2.0/24\n    pops: [x]\n",
-		"pop twice":    "pops:\n  - name: a\n  - name: a\n",
-		"pop no name":  "pops:\n  - continent: EU\n",
-		"negative min": "min_vantage_points: -1\n",
-		"bad next hop": "pops:\n  - name: a\n    next_hops: [nope]\n",
+		"unknown key":   "colour: red\n",
+		"bad prefix":    "anycast_prefixes:\n  - prefix: 192.0.2.0/33\n",
+		"no prefix":     "anycast_prefixes:\n  - origin_as: [1]\n",
+		"unknown pop":   "anycast_prefixes:\n  - prefix: 192.0.2.0/24\n    pops: [x]\n",
+		"pop twice":     "pops:\n  - name: a\n  - name: a\n",
+		"pop no name":   "pops:\n  - continent: EU\n",
+		"negative min":  "min_vantage_points: -1\n",
+		"bad next hop":  "pops:\n  - name: a\n    next_hops: [nope]\n",
+		"leading zero":  "pops:\n  - name: a\n    communities: [\"065100:1\"]\n",
+		"not community": "pops:\n  - name: a\n    communities: [\"65100\"]\n",
 	} {
 		if _, err := ParseConfig([]byte(doc)); err == nil {
 			t.Errorf("%s: accepted", name)
