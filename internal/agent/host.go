@@ -43,7 +43,7 @@ func hostTasks(a *Agent, cfg *config.Config, c *part) []Task {
 		export: thermal.Metrics, judge: (*thresholds.Analyzer).Thermal}.bind(c, an))
 	add(cc.Optics.Enabled, sampled[[]optics.Module]{name: "optics", every: cc.Optics.Interval, partial: true,
 		read: func(ctx context.Context) ([]optics.Module, error) {
-			return optics.Read(ctx, optics.Sources{Files: cc.Optics.EEPROMFiles, Interfaces: cc.Optics.Interfaces})
+			return optics.Read(ctx, cc.Optics.Sources())
 		},
 		export: optics.Metrics, judge: func(t *thresholds.Analyzer, _ *[]optics.Module, mods []optics.Module) []finding.Finding {
 			return t.Optics(mods)

@@ -2,8 +2,8 @@
 // prefixes, the BGP speaker, collectors, health checks, policy and exporters.
 // Decoding is strict and every problem is reported at once with its line (see
 // internal/yamlconf). Sections owned by a package (health checks, policy,
-// speakers, analyzers) are that package's own Config type, so the package
-// documents and validates its part.
+// speakers, analyzers, collectors) are that package's own Config type, so
+// the package documents, defaults and validates its part.
 package config
 
 import (
@@ -16,6 +16,9 @@ import (
 	"github.com/anydiag/anydiag/bmp"
 	"github.com/anydiag/anydiag/collectors/health"
 	"github.com/anydiag/anydiag/collectors/host"
+	"github.com/anydiag/anydiag/collectors/link"
+	"github.com/anydiag/anydiag/collectors/optics"
+	"github.com/anydiag/anydiag/collectors/thermal"
 	"github.com/anydiag/anydiag/exporters/alertmanager"
 	"github.com/anydiag/anydiag/exporters/push"
 	"github.com/anydiag/anydiag/internal/yamlconf"
@@ -102,55 +105,15 @@ type Anycast struct {
 	Canary *yamlconf.HostPrefix `yaml:"canary" json:"canary,omitempty"`
 }
 
-// Collectors configures what the agent reads and how often.
+// Collectors configures what the agent reads and how often: one field per
+// collector, each that collector's own Config (its package documents,
+// defaults and checks its keys).
 type Collectors struct {
-	Optics  Optics  `yaml:"optics" json:"optics"`
-	Thermal Thermal `yaml:"thermal" json:"thermal"`
-	Link    Link    `yaml:"link" json:"link"`
-	Host    Host    `yaml:"host" json:"host"`
-	BMP     BMP     `yaml:"bmp" json:"bmp"`
-}
-
-// Optics reads transceiver DOM from the listed interfaces (all with a module when empty).
-type Optics struct {
-	Enabled    bool              `yaml:"enabled" json:"enabled"`
-	Interval   yamlconf.Duration `yaml:"interval" json:"interval"`
-	Interfaces []string          `yaml:"interfaces" json:"interfaces"`
-	// EEPROMFiles maps an interface name to a raw EEPROM dump read instead of
-	// the device (for modules behind a switch ASIC, and for the demo).
-	EEPROMFiles map[string]string `yaml:"eeprom_files" json:"eeprom_files,omitempty"`
-	// RxPowerDBm is the operator's acceptable receive range, checked besides
-	// the module's own thresholds.
-	RxPowerDBm *Range `yaml:"rx_power_dbm" json:"rx_power_dbm,omitempty"`
-}
-
-// Range is an inclusive [min, max] interval.
-type Range struct {
-	Min float64 `yaml:"min" json:"min"`
-	Max float64 `yaml:"max" json:"max"`
-}
-
-// Thermal reads hwmon, thermal zones and CPU throttling under SysfsRoot.
-type Thermal struct {
-	Enabled   bool              `yaml:"enabled" json:"enabled"`
-	Interval  yamlconf.Duration `yaml:"interval" json:"interval"`
-	SysfsRoot string            `yaml:"sysfs_root" json:"sysfs_root"`
-}
-
-// Link reads interface state and counters.
-type Link struct {
-	Enabled    bool              `yaml:"enabled" json:"enabled"`
-	Interval   yamlconf.Duration `yaml:"interval" json:"interval"`
-	Interfaces []string          `yaml:"interfaces" json:"interfaces"`
-}
-
-// Host checks kernel prerequisites and the anycast interface.
-type Host struct {
-	Enabled  bool              `yaml:"enabled" json:"enabled"`
-	Interval yamlconf.Duration `yaml:"interval" json:"interval"`
-	// Encapsulations are the tunnels this node carries, whose headers must
-	// fit the underlay's MTU.
-	Encapsulations []host.Encapsulation `yaml:"encapsulations" json:"encapsulations,omitempty"`
+	Optics  optics.Config  `yaml:"optics" json:"optics"`
+	Thermal thermal.Config `yaml:"thermal" json:"thermal"`
+	Link    link.Config    `yaml:"link" json:"link"`
+	Host    host.Config    `yaml:"host" json:"host"`
+	BMP     BMP            `yaml:"bmp" json:"bmp"`
 }
 
 // BMP runs a BMP station inside the agent.
@@ -251,13 +214,10 @@ func (c *Config) applyDefaults() {
 			*d = yamlconf.Duration(v)
 		}
 	}
-	def(&c.Collectors.Optics.Interval, 30*time.Second)
-	def(&c.Collectors.Thermal.Interval, 15*time.Second)
-	def(&c.Collectors.Link.Interval, 10*time.Second)
-	def(&c.Collectors.Host.Interval, time.Minute)
-	if c.Collectors.Thermal.SysfsRoot == "" {
-		c.Collectors.Thermal.SysfsRoot = "/sys"
-	}
+	c.Collectors.Optics.Defaults()
+	c.Collectors.Thermal.Defaults()
+	c.Collectors.Link.Defaults()
+	c.Collectors.Host.Defaults()
 	if c.Exporters.Listen == nil {
 		c.Exporters.Listen = &yamlconf.AddrPort{AddrPort: DefaultListen}
 	}
@@ -312,22 +272,8 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 		}
 	}
 
-	o := c.Collectors.Optics
-	if r := o.RxPowerDBm; r != nil && r.Min >= r.Max {
-		p.Add("collectors.optics.rx_power_dbm", "min %.2f must be below max %.2f", r.Min, r.Max)
-	}
-	for i, e := range c.Collectors.Host.Encapsulations {
-		path := fmt.Sprintf("collectors.host.encapsulations[%d]", i)
-		if _, err := e.OverheadBytes(); err != nil {
-			p.Add(path+".kind", "%v", err)
-		}
-		if e.Underlay == "" {
-			p.Add(path+".underlay", "required: the interface the encapsulated packets leave through")
-		}
-		if e.Overlay == "" && e.InnerMTU <= 0 {
-			p.Add(path, "set overlay (the tunnel interface) or inner_mtu")
-		}
-	}
+	c.Collectors.Optics.Check(p, "collectors.optics")
+	c.Collectors.Host.Check(p, "collectors.host")
 	if b := c.Collectors.BMP; b.Enabled && b.Listen == nil && len(b.Dial) == 0 {
 		p.Add("collectors.bmp", "enabled but neither listen nor dial is set")
 	}
