@@ -8,7 +8,7 @@ FUZZTIME   ?= 10s
 BENCHTIME  ?= 1x
 TESTFLAGS  ?= -timeout 15m
 
-.PHONY: all build test lint unit deps-test deps-demo bench fuzz demo clean help
+.PHONY: all build test lint unit deps-test deps-demo bench timing fuzz demo clean help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make unit    go test only, without the Debian package check (lab tests skip when not root)"
 	@echo "make deps-test, make deps-demo   install the Debian packages the tests or the demo drive (root), or print the command"
 	@echo "make bench   benchmarks of the hot paths (BENCHTIME=$(BENCHTIME))"
+	@echo "make timing  withdrawal-time distributions at a real FRR upstream, anydiag beside ExaBGP's healthcheck (root, minutes)"
 	@echo "make fuzz    every fuzz target for FUZZTIME=$(FUZZTIME)"
 	@echo "make demo    the anycast lab with its scenarios (root)"
 
@@ -46,6 +47,13 @@ test: lint deps-test build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Lab measurements too long for make test: each speaker's Withdraw() to FRR
+# dropping the route, and the agent from a dying service to FRR, beside
+# ExaBGP's healthcheck at the same settings.
+timing: deps-test
+	set -o pipefail; ANYDIAG_SPEAKER_BENCH=1 $(GO) test -p 1 -count=1 -run 'LabWithdrawTiming' -v ./speakers/... | grep -E '^(=== RUN|---|ok|FAIL)|p50|p99'
+	set -o pipefail; ANYDIAG_AGENT_BENCH=1 $(GO) test -p 1 -count=1 -run 'TestLabWithdrawalTiming' -v ./internal/agent/ | grep -E '^(=== RUN|---|ok|FAIL)|p50|p99'
 
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
