@@ -14,6 +14,7 @@ import (
 	"github.com/anydiag/anydiag/collectors/optics"
 	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 	"github.com/anydiag/anydiag/collectors/thermal"
+	"github.com/anydiag/anydiag/exporters/prometheus/promtest"
 	"github.com/anydiag/anydiag/internal/finding"
 )
 
@@ -262,7 +263,16 @@ func TestPrerequisites(t *testing.T) {
 				tt.facts(&f)
 			}
 			var got []string
-			for _, fd := range New(DefaultLimits(), nil).Prerequisites(f, tt.req) {
+			fs := New(DefaultLimits(), nil).Prerequisites(f, tt.req)
+			// The gauge says the same as the findings, and passes promtool.
+			wantOK := "anydiag_host_prerequisite_ok 0"
+			if len(tt.want) == 0 {
+				wantOK = "anydiag_host_prerequisite_ok 1"
+			}
+			if m := promtest.Text(t, PrerequisiteMetrics(fs)); !strings.Contains(m, wantOK) {
+				t.Errorf("PrerequisiteMetrics = %q, want %s", m, wantOK)
+			}
+			for _, fd := range fs {
 				fix, _ := fd.Evidence["fix"].(string)
 				got = append(got, fd.Code+" "+fd.Subject+" | "+fix)
 				if fix != "" && !strings.HasSuffix(fd.Summary, "fix: "+fix) {

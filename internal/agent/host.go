@@ -11,15 +11,10 @@ import (
 	"github.com/anydiag/anydiag/collectors/link"
 	"github.com/anydiag/anydiag/collectors/optics"
 	"github.com/anydiag/anydiag/collectors/thermal"
-	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/config"
 	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 )
-
-func init() {
-	prometheus.Describe("anydiag_host_prerequisite_ok", prometheus.Gauge, "1 if every host prerequisite holds, 0 if a host finding is active.")
-}
 
 // hostTasks are the collectors of the host itself, one entry each. One
 // thresholds analyzer judges them all: it keeps the optics trend window
@@ -54,7 +49,13 @@ func hostTasks(a *Agent, cfg *config.Config, c *part) []Task {
 			return s.Only(cc.Link.Interfaces), err
 		},
 		export: link.Metrics, judge: (*thresholds.Analyzer).Links}.bind(c, an))
-	add(cc.Host.Enabled, func() Task { return prerequisitesTask(a, cfg, c, an) })
+	hostCol, req := host.New(hostOptions(a, cfg)), hostRequirements(cfg)
+	add(cc.Host.Enabled, sampled[host.Facts]{name: "host", every: cc.Host.Interval,
+		read: func(context.Context) (host.Facts, error) { return hostCol.Collect() },
+		judge: func(t *thresholds.Analyzer, _ *host.Facts, f host.Facts) []finding.Finding {
+			return t.Prerequisites(f, req)
+		},
+		verdict: thresholds.PrerequisiteMetrics}.bind(c, an))
 	return tasks
 }
 
@@ -70,14 +71,26 @@ type sampled[S any] struct {
 	// modules that did read); otherwise a failed run exports and judges
 	// nothing.
 	partial bool
-	export  func(S) *metrics.Set
-	judge   func(t *thresholds.Analyzer, prev *S, cur S) []finding.Finding
+	// export may be nil for a collector whose samples are only judged
+	// (host facts).
+	export func(S) *metrics.Set
+	judge  func(t *thresholds.Analyzer, prev *S, cur S) []finding.Finding
+	// verdict, when set, turns judge's findings into metrics of the
+	// judgement (thresholds.PrerequisiteMetrics), a set of its own replaced
+	// on every judged run.
+	verdict func([]finding.Finding) *metrics.Set
 }
 
 // bind returns the constructor of the collector's task on part c.
 func (s sampled[S]) bind(c *part, an *lockedAnalyzer) func() Task {
 	return func() Task {
-		h := c.newSet()
+		var exported, judged *setHolder
+		if s.export != nil {
+			exported = c.newSet()
+		}
+		if s.verdict != nil {
+			judged = c.newSet()
+		}
 		var prev *S
 		return Task{Name: s.name, Interval: s.every.D(), Timeout: timeoutFor(s.every.D()),
 			Run: func(ctx context.Context) ([]finding.Finding, error) {
@@ -85,40 +98,27 @@ func (s sampled[S]) bind(c *part, an *lockedAnalyzer) func() Task {
 				if err != nil && !s.partial {
 					return nil, err
 				}
-				h.replace(s.export(cur))
+				if exported != nil {
+					exported.replace(s.export(cur))
+				}
 				fs := an.do(func(t *thresholds.Analyzer) []finding.Finding { return s.judge(t, prev, cur) })
+				if judged != nil {
+					judged.replace(s.verdict(fs))
+				}
 				prev = &cur
 				return fs, err
 			}}
 	}
 }
 
-// prerequisitesTask checks the host's kernel and anycast prerequisites;
-// its one gauge says whether any of them failed.
-func prerequisitesTask(a *Agent, cfg *config.Config, c *part, an *lockedAnalyzer) Task {
-	cc := cfg.Collectors
-	col := host.New(hostOptions(a, cfg))
-	h := c.newSet()
-	req := host.Requirements{AnycastInterface: cfg.Anycast.Interface, Encapsulations: cc.Host.Encapsulations}
+// hostRequirements are what the host prerequisites are judged against:
+// the anycast interface and service addresses, and the encapsulations.
+func hostRequirements(cfg *config.Config) host.Requirements {
+	req := host.Requirements{AnycastInterface: cfg.Anycast.Interface, Encapsulations: cfg.Collectors.Host.Encapsulations}
 	for _, p := range cfg.Anycast.Prefixes {
 		req.AnycastAddresses = append(req.AnycastAddresses, p.Addr())
 	}
-	return Task{Name: "host", Interval: cc.Host.Interval.D(), Timeout: timeoutFor(cc.Host.Interval.D()),
-		Run: func(context.Context) ([]finding.Finding, error) {
-			facts, err := col.Collect()
-			if err != nil {
-				return nil, err
-			}
-			fs := an.do(func(t *thresholds.Analyzer) []finding.Finding { return t.Prerequisites(facts, req) })
-			set := metrics.NewSet()
-			ok := 1.0
-			if len(fs) > 0 {
-				ok = 0
-			}
-			set.NewGauge("anydiag_host_prerequisite_ok", nil).Set(ok)
-			h.replace(set)
-			return fs, nil
-		}}
+	return req
 }
 
 // lockedAnalyzer serialises the tasks' use of the shared analyzer.

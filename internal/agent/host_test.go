@@ -141,3 +141,43 @@ func TestSampledTask(t *testing.T) {
 		}
 	}
 }
+
+// A collector whose samples are only judged (host facts) has no export;
+// its verdict set follows the findings of the last judged run and a
+// failed read leaves it as it was.
+func TestSampledVerdict(t *testing.T) {
+	c := &part{}
+	an := &lockedAnalyzer{a: thresholds.New(thresholds.DefaultLimits(), time.Now)}
+	reads := []struct {
+		missing int
+		err     error
+	}{{0, nil}, {2, nil}, {0, errors.New("proc unreadable")}}
+	run := 0
+	task := sampled[int]{name: "host", every: yamlconf.Duration(time.Minute),
+		read: func(context.Context) (int, error) { r := reads[run]; run++; return r.missing, r.err },
+		judge: func(_ *thresholds.Analyzer, _ *int, missing int) (fs []finding.Finding) {
+			for i := range missing {
+				fs = append(fs, finding.New("host.sysctl", fmt.Sprint(i), "x", nil, time.Time{}))
+			}
+			return fs
+		},
+		verdict: thresholds.PrerequisiteMetrics}.bind(c, an)()
+	if len(c.sets) != 1 {
+		t.Fatalf("%d sets, want the verdict's only", len(c.sets))
+	}
+	var got []string
+	for range reads {
+		fs, err := task.Run(context.Background())
+		var b bytes.Buffer
+		c.sets[0].current().WritePrometheus(&b)
+		got = append(got, fmt.Sprintf("%d findings, err %v: %s", len(fs), err != nil, strings.TrimSpace(b.String())))
+	}
+	want := []string{
+		"0 findings, err false: anydiag_host_prerequisite_ok 1",
+		"2 findings, err false: anydiag_host_prerequisite_ok 0",
+		"0 findings, err true: anydiag_host_prerequisite_ok 0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("runs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
