@@ -9,6 +9,8 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/anydiag/anydiag/analyzers/flap"
@@ -116,6 +118,17 @@ type Collectors struct {
 	BMP     BMP            `yaml:"bmp" json:"bmp"`
 }
 
+// each calls f with the key path and a pointer to every collector's
+// section, so a collector's Defaults and Check (when its Config has them)
+// run without a line here: adding a collector is adding its field.
+func (c *Collectors) each(f func(path string, section any)) {
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		key, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		f("collectors."+key, v.Field(i).Addr().Interface())
+	}
+}
+
 // BMP runs a BMP station inside the agent.
 type BMP struct {
 	Enabled bool               `yaml:"enabled" json:"enabled"`
@@ -214,10 +227,11 @@ func (c *Config) applyDefaults() {
 			*d = yamlconf.Duration(v)
 		}
 	}
-	c.Collectors.Optics.Defaults()
-	c.Collectors.Thermal.Defaults()
-	c.Collectors.Link.Defaults()
-	c.Collectors.Host.Defaults()
+	c.Collectors.each(func(_ string, sec any) {
+		if d, ok := sec.(interface{ Defaults() }); ok {
+			d.Defaults()
+		}
+	})
 	if c.Exporters.Listen == nil {
 		c.Exporters.Listen = &yamlconf.AddrPort{AddrPort: DefaultListen}
 	}
@@ -272,8 +286,13 @@ func (c *Config) Validate(p *yamlconf.Problems) {
 		}
 	}
 
-	c.Collectors.Optics.Check(p, "collectors.optics")
-	c.Collectors.Host.Check(p, "collectors.host")
+	c.Collectors.each(func(path string, sec any) {
+		if ch, ok := sec.(interface {
+			Check(*yamlconf.Problems, string)
+		}); ok {
+			ch.Check(p, path)
+		}
+	})
 	if b := c.Collectors.BMP; b.Enabled && b.Listen == nil && len(b.Dial) == 0 {
 		p.Add("collectors.bmp", "enabled but neither listen nor dial is set")
 	}

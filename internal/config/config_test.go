@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anydiag/anydiag/internal/yamlconf"
 )
@@ -87,5 +89,24 @@ func TestMissingFile(t *testing.T) {
 	}
 	if _, statErr := os.Stat("nope.yaml"); statErr == nil {
 		t.Fatal("unexpected file")
+	}
+}
+
+// Every collector's section is defaulted by its own package through
+// Collectors.each, which visits each field under its YAML key.
+func TestCollectorSectionsDefaulted(t *testing.T) {
+	c, err := Parse("t.yaml", []byte("node: {name: t}\nanycast: {prefixes: [192.0.2.1/32]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.Collectors
+	got := []time.Duration{cc.Optics.Interval.D(), cc.Thermal.Interval.D(), cc.Link.Interval.D(), cc.Host.Interval.D()}
+	if want := []time.Duration{30 * time.Second, 15 * time.Second, 10 * time.Second, time.Minute}; !slices.Equal(got, want) {
+		t.Errorf("intervals %v, want %v", got, want)
+	}
+	var paths []string
+	cc.each(func(path string, _ any) { paths = append(paths, path) })
+	if want := []string{"collectors.optics", "collectors.thermal", "collectors.link", "collectors.host", "collectors.bmp"}; !slices.Equal(paths, want) {
+		t.Errorf("each visits %v, want %v", paths, want)
 	}
 }
