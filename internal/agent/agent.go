@@ -12,32 +12,46 @@
 // is chosen by kind), and starts and stops the parts a configuration asks
 // for (components.go).
 //
-// Adding a host collector, say collectors/fans, takes its own folder and
-// two one-line edits:
+// Adding a host collector, say collectors/fans, takes its own folder, one
+// field in internal/config and two lines in hostTasks:
 //
 //  1. The folder: fans.New(...) and Collect() (fans.Sample, error);
 //     metrics.go describing its families in init() (prometheus.Describe)
-//     and converting a sample, fans.Metrics(fans.Sample) *metrics.Set; a
-//     Config type for its section (Enabled, Interval and its own keys, as
-//     health.Config is); a README naming its keys and metrics. Judging a
-//     sample is an analyzer's job: a method of analyzers/thresholds taking
-//     the previous and the current sample, minting the findings, whose
-//     codes go in internal/finding's catalogue.yaml.
+//     and converting a sample, fans.Metrics(fans.Sample) *metrics.Set;
+//     config.go with fans.Config for its section (Enabled, Interval and its
+//     own keys), a Defaults() method and, when a key can be wrong, a
+//     Check(p *yamlconf.Problems, path string) method, as thermal.Config
+//     and host.Config have; a README with a Configuration section (its
+//     YAML block is decoded and validated by internal/config's
+//     TestREADMEConfigBlocksValidate) and its metrics. The folder imports
+//     neither internal/config nor an analyzer. Judging a sample is an
+//     analyzer's job: a method of analyzers/thresholds taking the previous
+//     and the current sample and minting the findings, whose codes go in
+//     internal/finding's catalogue.yaml. A metric of the judgement rather
+//     than of the sample is described there too, as
+//     thresholds.PrerequisiteMetrics describes anydiag_host_prerequisite_ok.
 //
 //  2. Its section: one field of internal/config's Collectors,
-//     Fans fans.Config with the yaml tag "fans".
+//     Fans fans.Config with the yaml tag "fans". Collectors.each runs its
+//     Defaults and Check at "collectors.fans"; nothing else there changes.
 //
-//  3. Its entry in hostTasks (host.go), one statement:
+//  3. In hostTasks (host.go), the collector, fansCol := fans.New(...), and
+//     its entry, one statement:
 //
 //     add(cc.Fans.Enabled, sampled[fans.Sample]{name: "fans", every: cc.Fans.Interval,
 //     read: func(context.Context) (fans.Sample, error) { return fansCol.Collect() },
 //     export: fans.Metrics, judge: (*thresholds.Analyzer).Fans}.bind(c, an))
 //
+//     export may be left out when samples are only judged, and verdict
+//     set when the judgement has metrics of its own (the host entry does
+//     both).
+//
 // The sampled task does the rest: the interval and timeout, the metric set
 // replaced on every run (vanished devices lose their series), the previous
-// sample kept for judge, anydiag_collector_up and collector.failed on
-// errors, and the promtool lint of every described family
-// (TestEveryDescribedFamilyPassesPromtoolLint).
+// sample kept for judge, the verdict set replaced after every judged run
+// (TestSampledTask, TestSampledVerdict). For every task the agent sets
+// anydiag_collector_up and mints collector.failed on errors (onCycle), and
+// TestEveryDescribedFamilyPassesPromtoolLint lints every described family.
 package agent
 
 import (
