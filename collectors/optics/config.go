@@ -10,9 +10,9 @@ import (
 const DefaultInterval = 30 * time.Second
 
 // Config is the `collectors.optics:` section of the agent configuration:
-// transceiver DOM of the listed interfaces and dumps. The agent reads only
-// what is listed (Sources does not scan), so a host without optics costs
-// nothing.
+// transceiver DOM of the listed interfaces and dumps, or, when neither is
+// listed, of every interface whose driver exposes a module (interfaces
+// without one, such as lo, veth and bridges, are skipped silently).
 type Config struct {
 	Enabled  bool              `yaml:"enabled" json:"enabled"`
 	Interval yamlconf.Duration `yaml:"interval" json:"interval"`
@@ -33,9 +33,10 @@ type Range struct {
 }
 
 // Sources are what Read reads for this configuration: the dumps, then the
-// named interfaces.
+// named interfaces; every interface with a module when nothing is named.
 func (c *Config) Sources() Sources {
-	return Sources{Files: c.EEPROMFiles, Interfaces: c.Interfaces}
+	return Sources{Files: c.EEPROMFiles, Interfaces: c.Interfaces,
+		Scan: len(c.Interfaces) == 0 && len(c.EEPROMFiles) == 0}
 }
 
 // Defaults fills an unset interval.

@@ -2,6 +2,7 @@ package optics
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -33,8 +34,19 @@ func TestConfigCheckAndDefaults(t *testing.T) {
 	if c.Interval.D() != 30*time.Second {
 		t.Errorf("default interval %s", c.Interval.D())
 	}
-	// The agent reads what is listed, never every interface.
+	// The agent reads what is listed; it scans only when nothing is.
 	if s := c.Sources(); s.Scan || len(s.Interfaces) != 1 || s.Files["eth1"] != "eth1.bin" {
 		t.Errorf("Sources() = %+v", s)
+	}
+	if s := (&Config{Enabled: true}).Sources(); !s.Scan {
+		t.Errorf("nothing listed: Sources() = %+v, want a scan", s)
+	}
+	// A scan of this host (lo and the like have no module) finds nothing
+	// to complain about (as root: others may not read EEPROMs at all).
+	if os.Geteuid() != 0 {
+		return
+	}
+	if _, err := Read(t.Context(), (&Config{Enabled: true}).Sources()); err != nil {
+		t.Errorf("scan: %v", err)
 	}
 }
