@@ -170,6 +170,8 @@ type Engine struct {
 	maxHolds  int
 	holdTTL   time.Duration
 	statePath string
+	// stateHealth records the state file's writes (state.go).
+	stateHealth stateHealth
 
 	spMu     sync.Mutex
 	canaryOK bool // guarded by spMu
@@ -878,6 +880,7 @@ func (e *Engine) register(s *metrics.Set) {
 		s.GetOrCreateCounter(prometheus.Name("anydiag_policy_fleet_guard_refusals_total", "prefix", pl))
 	}
 	s.GetOrCreateCounter("anydiag_policy_audit_write_failures_total")
+	s.GetOrCreateCounter("anydiag_policy_state_write_failures_total")
 	s.GetOrCreateCounter("anydiag_policy_alert_holds_refused_total")
 }
 
@@ -1207,7 +1210,7 @@ func (e *Engine) Shutdown(ctx context.Context) []Decision {
 
 // Findings reports the policy's own state as findings: withdrawn and
 // drained prefixes, refusals by the fleet guard, self-dampening and the
-// withdrawal cap, and a failing audit log.
+// withdrawal cap, and a failing audit log or state file.
 func (e *Engine) Findings(now time.Time) []finding.Finding {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -1222,6 +1225,13 @@ func (e *Engine) Findings(now time.Time) []finding.Finding {
 			ev["error"] = *s
 		}
 		out = append(out, finding.New("policy.audit_failing", "audit", "The policy's audit log cannot be written; decisions are carried out but not recorded", ev, now))
+	}
+	if e.stateHealth.failing.Load() {
+		ev := map[string]any{"state_file": e.statePath, "failures": e.stateHealth.failures.Load()}
+		if s := e.stateHealth.lastErr.Load(); s != nil {
+			ev["error"] = *s
+		}
+		out = append(out, finding.New("policy.state_failing", "state", "The policy's state file cannot be written; a restart would forget withdrawals and holds made since the last good write", ev, now))
 	}
 	for _, p := range e.prefixes {
 		ps := e.state[p]
@@ -1335,4 +1345,5 @@ func init() {
 	d("anydiag_policy_alert_holds", prometheus.Gauge, "Alertmanager alerts currently holding the prefix withdrawn or degraded.")
 	d("anydiag_policy_alert_holds_refused_total", prometheus.Counter, "Firing alerts not held because their prefix had max_alert_holds_per_prefix holds already.")
 	d("anydiag_policy_audit_write_failures_total", prometheus.Counter, "Audit lines that could not be written (full disk, I/O error); the decisions were carried out.")
+	d("anydiag_policy_state_write_failures_total", prometheus.Counter, "Writes of the policy state file that failed (full disk, I/O error, path not a regular file); retried at the next change.")
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/anydiag/anydiag/internal/safefile"
@@ -195,8 +196,18 @@ func (e *Engine) restore(st State, now time.Time) {
 	}
 }
 
+// stateHealth is the state file's write record, for the
+// policy.state_failing finding: a withdrawal that is not on disk is undone
+// by a restart, so a failing write must be visible, not only logged.
+type stateHealth struct {
+	failures atomic.Uint64
+	failing  atomic.Bool
+	lastErr  atomic.Pointer[string]
+}
+
 // persist writes st to the state file; the decisions it records are already
-// carried out, so a failure is logged and retried at the next change.
+// carried out, so a failure is logged, counted, raised as a finding until
+// the next good write, and retried at the next change.
 func (e *Engine) persist(st State) {
 	if e.statePath == "" {
 		return
@@ -205,10 +216,19 @@ func (e *Engine) persist(st State) {
 	if err == nil {
 		err = safefile.WriteAtomic(e.statePath, append(b, '\n'))
 	}
-	if err != nil {
-		e.o.Logger.Error("policy: writing state file", "path", e.statePath, "error", err)
-		e.mu.Lock()
-		e.dirty = true
-		e.mu.Unlock()
+	if err == nil {
+		e.stateHealth.failing.Store(false)
+		return
 	}
+	e.o.Logger.Error("policy: writing state file", "path", e.statePath, "error", err)
+	e.stateHealth.failures.Add(1)
+	msg := err.Error()
+	e.stateHealth.lastErr.Store(&msg)
+	e.stateHealth.failing.Store(true)
+	if e.o.Metrics != nil {
+		e.o.Metrics.GetOrCreateCounter("anydiag_policy_state_write_failures_total").Inc()
+	}
+	e.mu.Lock()
+	e.dirty = true
+	e.mu.Unlock()
 }

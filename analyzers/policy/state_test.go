@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/anydiag/anydiag/internal/finding"
 	"github.com/anydiag/anydiag/internal/yamlconf"
 )
 
@@ -234,5 +236,111 @@ func TestDrainSurvivesRestart(t *testing.T) {
 	e3.Evaluate(ctx, t0, Input{})
 	if !r.sp.announced(pfx) {
 		t.Fatal("undrain lost across the restart")
+	}
+}
+
+// A state file that cannot be written is counted and raised as
+// policy.state_failing while the last write failed; the next good write
+// clears the finding. The failures are real ones of safefile.WriteAtomic,
+// made by changing the directory under a running engine.
+func TestStateWriteFailureRaisesFinding(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		break_, fix func(t *testing.T, dir, path string)
+		want        string
+	}{
+		{"state path became a directory",
+			func(t *testing.T, _, path string) {
+				os.Remove(path)
+				if err := os.MkdirAll(filepath.Join(path, "x"), 0o750); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func(t *testing.T, _, path string) {
+				if err := os.RemoveAll(path); err != nil {
+					t.Fatal(err)
+				}
+			},
+			"not a regular file"},
+		{"directory opened to others",
+			func(t *testing.T, dir, _ string) {
+				if err := os.Chmod(dir, 0o777); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func(t *testing.T, dir, _ string) {
+				if err := os.Chmod(dir, 0o750); err != nil {
+					t.Fatal(err)
+				}
+			},
+			"writable by group or others"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := stateDir(t)
+			path := filepath.Join(dir, "state.json")
+			set := metrics.NewSet()
+			now := t0
+			e, err := NewEngine(Config{StateFile: path}, []netip.Prefix{pfx, pfx2}, Options{Speaker: newFakeSpeaker(),
+				Logger: slog.New(slog.DiscardHandler), Metrics: set, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := e.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			failures := func() string {
+				var b strings.Builder
+				set.WritePrometheus(&b)
+				for _, l := range strings.Split(b.String(), "\n") {
+					if strings.HasPrefix(l, "anydiag_policy_state_write_failures_total ") {
+						return strings.TrimPrefix(l, "anydiag_policy_state_write_failures_total ")
+					}
+				}
+				return "absent"
+			}
+			stateFinding := func() *finding.Finding {
+				for _, f := range e.Findings(now) {
+					if f.Code == "policy.state_failing" {
+						return &f
+					}
+				}
+				return nil
+			}
+			e.Evaluate(ctx, now, Input{})
+			if got := failures(); got != "0" || stateFinding() != nil {
+				t.Fatalf("before the failure: metric %s, finding %+v", got, stateFinding())
+			}
+
+			tc.break_(t, dir, path)
+			if _, err := e.ManualWithdraw(ctx, pfx, "maintenance"); err != nil {
+				t.Fatal(err) // the withdrawal is carried out all the same
+			}
+			if got := failures(); got != "1" {
+				t.Fatalf("failures metric %s after one failed write, want 1", got)
+			}
+			f := stateFinding()
+			if f == nil {
+				t.Fatal("no policy.state_failing finding after a failed write")
+			}
+			if s, _ := f.Evidence["error"].(string); !strings.Contains(s, tc.want) || f.Evidence["state_file"] != path {
+				t.Fatalf("finding evidence %v, want the path and an error with %q", f.Evidence, tc.want)
+			}
+
+			tc.fix(t, dir, path)
+			now = now.Add(time.Second)
+			// The failed write left the state dirty: the next evaluation retries.
+			e.Evaluate(ctx, now, Input{})
+			if f := stateFinding(); f != nil {
+				t.Fatalf("finding still raised after a good write: %+v", f)
+			}
+			if got := failures(); got != "1" {
+				t.Fatalf("failures metric %s after the good write, want 1", got)
+			}
+			st, err := readState(path)
+			if err != nil || st == nil || len(st.Prefixes) == 0 || st.Prefixes[0].Manual != "maintenance" {
+				t.Fatalf("state file after the retry: %+v, %v", st, err)
+			}
+		})
 	}
 }
