@@ -244,10 +244,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 
 	limits := a.limits()
-	srv := serve.New(a.handler(), limits)
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(serve.Listen(ln, limits)) }()
+	srv, srvErr := a.serveOn(ln, limits)
 	a.log.Info("agent listening", "addr", ln.Addr().String(), "node", a.Config().Node.Name)
+	// retired are the servers a reload moved away from, shutting down
+	// gracefully while the new one serves; Run waits for them.
+	var retired sync.WaitGroup
+	defer retired.Wait()
 
 	for {
 		schedCtx, stopSched := context.WithCancel(ctx)
@@ -269,7 +271,26 @@ func (a *Agent) Run(ctx context.Context) error {
 		if reloadDone == nil {
 			break
 		}
-		reloadDone <- a.applyReload(ctx)
+		newLn, err := a.applyReload(ctx)
+		if newLn != nil {
+			old := srv
+			srv, srvErr = a.serveOn(newLn, limits)
+			a.mu.Lock()
+			a.listen = newLn.Addr()
+			a.mu.Unlock()
+			a.log.Info("agent listening", "addr", newLn.Addr().String(), "previous", ln.Addr().String())
+			ln = newLn
+			// The old server stops accepting at once; requests in flight on it
+			// finish (bounded by its write and idle timeouts).
+			retired.Go(func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := old.Shutdown(sctx); err != nil {
+					a.log.Warn("closing the previous listener", "err", err)
+				}
+			})
+		}
+		reloadDone <- err
 	}
 
 	// The HTTP server stays up until the components have shut down: the
@@ -293,17 +314,44 @@ func (a *Agent) limits() serve.Limits {
 	return l
 }
 
+// serveOn starts the HTTP server on ln; its Serve error arrives on the
+// channel (http.ErrServerClosed after a Shutdown).
+func (a *Agent) serveOn(ln net.Listener, limits serve.Limits) (*http.Server, chan error) {
+	srv := serve.New(a.handler(), limits)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(serve.Listen(ln, limits)) }()
+	return srv, errc
+}
+
 // applyReload swaps in a new configuration and its components, or keeps
-// the old ones when the new file is invalid or its components fail to start.
-func (a *Agent) applyReload(ctx context.Context) error {
+// the old ones when the new file is invalid, its components fail to start
+// or its exporters.listen cannot be bound. When exporters.listen changed it
+// returns the new listener, bound before anything else is changed, for Run
+// to serve on.
+func (a *Agent) applyReload(ctx context.Context) (net.Listener, error) {
 	okGauge := a.self.GetOrCreateGauge("anydiag_config_last_reload_successful", nil)
 	cfg, err := config.Load(a.opts.ConfigPath)
+	var newLn net.Listener
 	if err == nil {
 		for _, w := range cfg.Warnings() {
 			a.log.Warn("configuration", "warning", w.String())
 		}
+		// Bound first: a taken address rejects the reload with nothing
+		// changed. Options.Listener (tests) overrides the address.
+		if to, from := cfg.Exporters.Listen.String(), a.Config().Exporters.Listen.String(); a.opts.Listener == nil && to != from {
+			if newLn, err = net.Listen("tcp", to); err != nil {
+				newLn = nil
+				err = fmt.Errorf("agent: exporters.listen %s: %w (still serving on %s)", to, err, from)
+			}
+		}
+	}
+	if err == nil {
 		var comps *components
 		comps, err = a.comps.reconfigure(ctx, a, cfg)
+		if err != nil && newLn != nil {
+			newLn.Close()
+			newLn = nil
+		}
 		if err == nil {
 			a.cfg.Store(cfg)
 			a.mu.Lock()
@@ -316,12 +364,12 @@ func (a *Agent) applyReload(ctx context.Context) error {
 		a.self.GetOrCreateCounter(`anydiag_config_reloads_total{result="rejected"}`).Inc()
 		okGauge.Set(0)
 		a.log.Error("configuration reload rejected; keeping the old configuration", "file", a.opts.ConfigPath, "err", err)
-		return err
+		return nil, err
 	}
 	a.self.GetOrCreateCounter(`anydiag_config_reloads_total{result="applied"}`).Inc()
 	okGauge.Set(1)
 	a.log.Info("configuration reloaded", "file", a.opts.ConfigPath)
-	return nil
+	return newLn, nil
 }
 
 // onCycle records a task's findings, of kind k, and health.

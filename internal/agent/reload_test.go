@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -236,4 +237,82 @@ policy: {interval: 20ms, hold_down: %s}
 		reload(fmt.Sprintf("192.0.2.%d", 10+i%2), "3s")
 	}
 	settle("20 speaker reloads", start)
+}
+
+// A reload that changes exporters.listen moves the HTTP server: the new
+// port answers, the old one refuses. A reload to a taken port is rejected
+// with nothing changed: the old port still answers, the old config stays.
+func TestReloadMovesListener(t *testing.T) {
+	sys := fixtureSys(t)
+	conf := func(port int) string {
+		return strings.ReplaceAll(baseConfig, "%s", sys) + fmt.Sprintf("exporters: {listen: \"127.0.0.1:%d\"}\n", port)
+	}
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	write := func(port int) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(conf(port)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p1 := freePort(t, "127.0.0.1")
+	write(p1)
+	a, err := New(Options{ConfigPath: path, Version: "test", Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent stopped with %v", err)
+		}
+	}()
+	url := func(p int) string { return fmt.Sprintf("http://127.0.0.1:%d/healthz", p) }
+	answers := func(p int) bool {
+		c := &http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get(url(p))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	waitFor(t, "the first port to answer", func() bool { return answers(p1) })
+
+	p2 := freePort(t, "127.0.0.1")
+	write(p2)
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !answers(p2) {
+		t.Fatalf("new port %d does not answer /healthz after the reload", p2)
+	}
+	// Shutdown of the old server runs beside the new one; poll until closed.
+	waitFor(t, "the old port to refuse", func() bool { return !answers(p1) })
+	if got := a.Addr().String(); got != fmt.Sprintf("127.0.0.1:%d", p2) {
+		t.Errorf("Addr() = %s after the move", got)
+	}
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	write(taken.Addr().(*net.TCPAddr).Port)
+	err = a.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("reload to a taken port: %v", err)
+	}
+	if !answers(p2) {
+		t.Fatal("the listener in force stopped answering after a rejected reload")
+	}
+	if got := a.Config().Exporters.Listen.String(); got != fmt.Sprintf("127.0.0.1:%d", p2) {
+		t.Errorf("config in force listens on %s after a rejected reload", got)
+	}
+	m := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", p2))
+	if !strings.Contains(m, `anydiag_config_reloads_total{result="rejected"} 1`) || !strings.Contains(m, `anydiag_config_reloads_total{result="applied"} 1`) {
+		t.Fatalf("reload counters:\n%s", grepLines(m, "anydiag_config_reloads_total"))
+	}
 }
