@@ -78,12 +78,8 @@ func (s *Speaker) Start(ctx context.Context) error {
 	}
 	lg := newLogger(s.log, time.Now)
 	// GoBGP v3's Serve loop has no way to end, so a stopped server is
-	// reused rather than leaked (pool.go); not with TCP-MD5 passwords.
-	reuse := true
-	for _, n := range s.cfg.Neighbors {
-		reuse = reuse && n.Password == ""
-	}
-	pooled := getServer(lg, reuse)
+	// reused rather than leaked (pool.go), TCP-MD5 passwords included.
+	pooled := getServer(lg)
 	srv := pooled.srv
 
 	global := &api.Global{
