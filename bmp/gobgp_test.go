@@ -15,79 +15,24 @@ import (
 	"time"
 
 	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/internal/gobgptest"
 	"github.com/anydiag/anydiag/lab"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v3/pkg/server"
 )
 
-// speaker is an embedded GoBGP v3 server on a loopback address.
-type speaker struct {
-	s    *server.BgpServer
-	addr string
-	port int
-	asn  uint32
-}
-
-func freePort(t *testing.T, addr string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatalf("free port on %s: %v", addr, err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// speaker is an embedded GoBGP v3 router on a loopback address.
+type speaker = gobgptest.Router
 
 func startSpeaker(t *testing.T, asn uint32, addr string) *speaker {
-	t.Helper()
-	lg := gobgplog.NewDefaultLogger()
-	lg.SetLevel(gobgplog.ErrorLevel)
-	s := server.NewBgpServer(server.LoggerOption(lg))
-	go s.Serve()
-	sp := &speaker{s: s, addr: addr, port: freePort(t, addr), asn: asn}
-	err := s.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
-		Asn: asn, RouterId: addr, ListenPort: int32(sp.port), ListenAddresses: []string{addr},
-	}})
-	if err != nil {
-		t.Fatalf("start GoBGP AS%d on %s: %v", asn, addr, err)
-	}
-	t.Cleanup(func() { s.Stop() })
-	return sp
+	return gobgptest.Start(t, asn, addr)
 }
 
 var (
 	famV4 = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 	famV6 = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
 )
-
-// peerWith configures sp to peer with o. passive makes sp wait for o.
-func (sp *speaker) peerWith(t *testing.T, o *speaker, passive, addPathSend, addPathRecv bool) {
-	t.Helper()
-	var afs []*api.AfiSafi
-	for _, f := range []*api.Family{famV4, famV6} {
-		af := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f, Enabled: true}}
-		if addPathSend || addPathRecv {
-			ap := &api.AddPathsConfig{Receive: addPathRecv}
-			if addPathSend {
-				ap.SendMax = 8
-			}
-			af.AddPaths = &api.AddPaths{Config: ap}
-		}
-		afs = append(afs, af)
-	}
-	err := sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: o.addr, PeerAsn: o.asn},
-		Transport: &api.Transport{LocalAddress: sp.addr, RemotePort: uint32(o.port), PassiveMode: passive},
-		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 30, KeepaliveInterval: 10}},
-		AfiSafis:  afs,
-	}})
-	if err != nil {
-		t.Fatalf("AS%d: add peer %s: %v", sp.asn, o.addr, err)
-	}
-}
 
 type route struct {
 	prefix    string
@@ -98,7 +43,7 @@ type route struct {
 	withdrawn bool
 }
 
-func (sp *speaker) announce(t *testing.T, r route) {
+func announce(t *testing.T, sp *speaker, r route) {
 	t.Helper()
 	pfx := netip.MustParsePrefix(r.prefix)
 	var nlri bgp.AddrPrefixInterface
@@ -125,12 +70,12 @@ func (sp *speaker) announce(t *testing.T, r route) {
 		t.Fatalf("path %s: %v", r.prefix, err)
 	}
 	if r.withdrawn {
-		err = sp.s.DeletePath(context.Background(), &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Path: p})
+		err = sp.S.DeletePath(context.Background(), &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Path: p})
 	} else {
-		_, err = sp.s.AddPath(context.Background(), &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
+		_, err = sp.S.AddPath(context.Background(), &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
 	}
 	if err != nil {
-		t.Fatalf("AS%d: path %s: %v", sp.asn, r.prefix, err)
+		t.Fatalf("AS%d: path %s: %v", sp.ASN, r.prefix, err)
 	}
 }
 
@@ -149,7 +94,7 @@ func gobgpRoutes(t *testing.T, sp *speaker, tt api.TableType, neighbor string, w
 	t.Helper()
 	var out []string
 	for _, f := range []*api.Family{famV4, famV6} {
-		err := sp.s.ListPath(context.Background(), &api.ListPathRequest{TableType: tt, Name: neighbor, Family: f}, func(d *api.Destination) {
+		err := sp.S.ListPath(context.Background(), &api.ListPathRequest{TableType: tt, Name: neighbor, Family: f}, func(d *api.Destination) {
 			for _, p := range d.Paths {
 				if tt == api.TableType_GLOBAL && !p.Best {
 					continue
@@ -264,15 +209,15 @@ func TestGoBGPSender(t *testing.T) {
 	c := startSpeaker(t, 65003, "127.0.0.4")
 	// BMP first, so that the pre-policy feed carries A's own UPDATEs,
 	// End-of-RIB markers included.
-	err := b.s.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(stPort),
+	err := b.S.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(stPort),
 		Policy: api.AddBmpRequest_ALL, StatisticsTimeout: 1, SysName: "gobgp-b"})
 	if err != nil {
 		t.Fatalf("AddBmp: %v", err)
 	}
-	a.peerWith(t, b, true, true, false)
-	b.peerWith(t, a, false, false, true)
-	a.peerWith(t, c, true, false, false)
-	c.peerWith(t, a, false, false, false)
+	a.Peer(t, b, gobgptest.PeerOptions{Passive: true, IPv6: true, AddPathSend: true})
+	b.Peer(t, a, gobgptest.PeerOptions{IPv6: true, AddPathRecv: true})
+	a.Peer(t, c, gobgptest.PeerOptions{Passive: true, IPv6: true})
+	c.Peer(t, a, gobgptest.PeerOptions{IPv6: true})
 
 	var routes []route
 	for i := 0; i < 40; i++ {
@@ -283,10 +228,10 @@ func TestGoBGPSender(t *testing.T) {
 		routes = append(routes, route{prefix: fmt.Sprintf("2001:db8:%x::/48", i), asPath: []uint32{64998, uint32(i + 1)}, comms: []uint32{65001<<16 | 6}})
 	}
 	for _, r := range routes {
-		a.announce(t, r)
+		announce(t, a, r)
 	}
-	a.announce(t, route{prefix: "10.9.0.0/24", asPath: []uint32{64901}})
-	c.announce(t, route{prefix: "10.9.0.0/24", asPath: []uint32{64902, 64903}})
+	announce(t, a, route{prefix: "10.9.0.0/24", asPath: []uint32{64901}})
+	announce(t, c, route{prefix: "10.9.0.0/24", asPath: []uint32{64902, 64903}})
 
 	// 41 prefixes from A plus the second 10.9.0.0/24 path via A from C.
 	wantPre := len(routes) + 2
@@ -341,9 +286,9 @@ func TestGoBGPSender(t *testing.T) {
 	}
 
 	// Attribute change, withdrawal.
-	a.announce(t, route{prefix: "10.0.3.0/24", asPath: []uint32{64999, 64000, 64001}, comms: []uint32{65001<<16 | 999}})
-	a.announce(t, route{prefix: "10.0.4.0/24", asPath: []uint32{64999, 4200000004}, withdrawn: true})
-	a.announce(t, route{prefix: "2001:db8:1::/48", asPath: []uint32{64998, 2}, withdrawn: true})
+	announce(t, a, route{prefix: "10.0.3.0/24", asPath: []uint32{64999, 64000, 64001}, comms: []uint32{65001<<16 | 999}})
+	announce(t, a, route{prefix: "10.0.4.0/24", asPath: []uint32{64999, 4200000004}, withdrawn: true})
+	announce(t, a, route{prefix: "2001:db8:1::/48", asPath: []uint32{64998, 2}, withdrawn: true})
 	compare("after change and withdrawal")
 
 	waitFor(t, "a statistics report", 15*time.Second, func() (bool, string) {
@@ -352,7 +297,7 @@ func TestGoBGPSender(t *testing.T) {
 	})
 
 	// Shutdown of A's session towards B: B reports a Peer Down.
-	if err := a.s.DisablePeer(context.Background(), &api.DisablePeerRequest{Address: "127.0.0.3", Communication: "maintenance"}); err != nil {
+	if err := a.S.DisablePeer(context.Background(), &api.DisablePeerRequest{Address: "127.0.0.3", Communication: "maintenance"}); err != nil {
 		t.Fatalf("DisablePeer: %v", err)
 	}
 	waitFor(t, "peer A down", 15*time.Second, func() (bool, string) {

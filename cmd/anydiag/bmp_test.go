@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -17,23 +16,10 @@ import (
 
 	"github.com/anydiag/anydiag/analyzers/flap"
 	"github.com/anydiag/anydiag/bmp"
+	"github.com/anydiag/anydiag/internal/gobgptest"
 	"github.com/anydiag/anydiag/lab"
 	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v3/pkg/server"
 )
-
-func freeTCPPort(t *testing.T, addr string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // poll waits for cond (a state, not a time) with lab.WaitFor's deadline;
 // cond's string says what it saw, for the failure message.
@@ -51,61 +37,6 @@ func poll(t *testing.T, what string, cond func() (bool, string)) {
 	}
 }
 
-type gobgpSpeaker struct {
-	s    *server.BgpServer
-	addr string
-	port int
-	asn  uint32
-}
-
-func startGoBGP(t *testing.T, asn uint32, addr string) *gobgpSpeaker {
-	t.Helper()
-	lg := gobgplog.NewDefaultLogger()
-	lg.SetLevel(gobgplog.ErrorLevel)
-	s := server.NewBgpServer(server.LoggerOption(lg))
-	go s.Serve()
-	sp := &gobgpSpeaker{s: s, addr: addr, port: freeTCPPort(t, addr), asn: asn}
-	if err := s.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
-		Asn: asn, RouterId: addr, ListenPort: int32(sp.port), ListenAddresses: []string{addr}}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
-	return sp
-}
-
-func (sp *gobgpSpeaker) peerWith(t *testing.T, o *gobgpSpeaker, passive bool) {
-	t.Helper()
-	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
-	if err := sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: o.addr, PeerAsn: o.asn},
-		Transport: &api.Transport{LocalAddress: sp.addr, RemotePort: uint32(o.port), PassiveMode: passive},
-		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 30, KeepaliveInterval: 10}},
-		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (sp *gobgpSpeaker) originate(t *testing.T, prefix netip.Prefix, withdraw bool) {
-	t.Helper()
-	attrs := []bgp.PathAttributeInterface{
-		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
-		bgp.NewPathAttributeNextHop(sp.addr),
-	}
-	p, err := apiutil.NewPath(bgp.NewIPAddrPrefix(uint8(prefix.Bits()), prefix.Addr().String()), withdraw, attrs, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if withdraw {
-		err = sp.s.DeletePath(context.Background(), &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Path: p})
-	} else {
-		_, err = sp.s.AddPath(context.Background(), &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestBMPServeTracksFlaps: `anydiag bmp serve` (run in-process) receives BMP
 // from a GoBGP router whose neighbor flaps a prefix; `anydiag flaps` against
 // it reports the flaps under a built-in and a custom profile (given to the
@@ -117,7 +48,7 @@ func TestBMPServeTracksFlaps(t *testing.T) {
 	if err := os.WriteFile(strict, []byte("name: strict\nwithdrawal_penalty: 1000\nreadvertisement_penalty: 500\nattribute_change_penalty: 500\nsuppress_threshold: 1500\nreuse_threshold: 750\nhalf_life: 15m\nmax_suppress: 60m\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bmpPort, httpPort := freeTCPPort(t, "127.0.0.1"), freeTCPPort(t, "127.0.0.1")
+	bmpPort, httpPort := gobgptest.FreePort(t, "127.0.0.1"), gobgptest.FreePort(t, "127.0.0.1")
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan int, 1)
@@ -140,14 +71,14 @@ func TestBMPServeTracksFlaps(t *testing.T) {
 
 	// A (AS65001) originates the prefix; B (AS65002) monitors its session
 	// with A over BMP to the station.
-	a := startGoBGP(t, 65001, "127.0.0.2")
-	b := startGoBGP(t, 65002, "127.0.0.3")
-	if err := b.s.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
+	a := gobgptest.Start(t, 65001, "127.0.0.2")
+	b := gobgptest.Start(t, 65002, "127.0.0.3")
+	if err := b.S.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
 		Policy: api.AddBmpRequest_PRE, StatisticsTimeout: 1, SysName: "gobgp-b"}); err != nil {
 		t.Fatal(err)
 	}
-	a.peerWith(t, b, true)
-	b.peerWith(t, a, false)
+	a.Peer(t, b, gobgptest.PeerOptions{Passive: true})
+	b.Peer(t, a, gobgptest.PeerOptions{})
 	pfx := netip.MustParsePrefix("203.0.113.0/24")
 	held := func() int {
 		rs, err := cl.Routes(context.Background(), bmp.RouteQuery{Prefix: pfx, Table: "adj-rib-in-pre"})
@@ -157,9 +88,9 @@ func TestBMPServeTracksFlaps(t *testing.T) {
 		return len(rs)
 	}
 	for i := 0; i < 3; i++ {
-		a.originate(t, pfx, false)
+		a.Originate(t, pfx, false)
 		poll(t, "the route at the station", func() (bool, string) { return held() == 1, fmt.Sprint(held()) })
-		a.originate(t, pfx, true)
+		a.Originate(t, pfx, true)
 		poll(t, "the withdrawal at the station", func() (bool, string) { return held() == 0, fmt.Sprint(held()) })
 	}
 

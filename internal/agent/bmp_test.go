@@ -11,59 +11,17 @@ import (
 	"testing"
 
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/internal/gobgptest"
 	api "github.com/osrg/gobgp/v3/api"
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
-	"github.com/osrg/gobgp/v3/pkg/server"
 )
 
-func freePort(t *testing.T, addr string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// gobgpd is an embedded GoBGP router on a loopback address.
+type gobgpd = gobgptest.Router
 
-type gobgpd struct {
-	s    *server.BgpServer
-	addr string
-	port int
-	asn  uint32
-}
+func freePort(t *testing.T, addr string) int { return gobgptest.FreePort(t, addr) }
 
-func startGoBGP(t *testing.T, asn uint32, addr string) *gobgpd {
-	t.Helper()
-	lg := gobgplog.NewDefaultLogger()
-	lg.SetLevel(gobgplog.ErrorLevel)
-	s := server.NewBgpServer(server.LoggerOption(lg))
-	go s.Serve()
-	g := &gobgpd{s: s, addr: addr, port: freePort(t, addr), asn: asn}
-	if err := s.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
-		Asn: asn, RouterId: addr, ListenPort: int32(g.port), ListenAddresses: []string{addr}}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
-	return g
-}
+func startGoBGP(t *testing.T, asn uint32, addr string) *gobgpd { return gobgptest.Start(t, asn, addr) }
 
-func (g *gobgpd) peer(t *testing.T, o *gobgpd, passive bool) {
-	t.Helper()
-	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
-	if err := g.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: o.addr, PeerAsn: o.asn},
-		Transport: &api.Transport{LocalAddress: g.addr, RemotePort: uint32(o.port), PassiveMode: passive},
-		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 30, KeepaliveInterval: 10}},
-		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// A router streams BMP to the agent's station; the peer it monitors is shut
-// down with a Cease, and the agent reports it as a finding with the reason,
-// serves the peer in its BMP API and counts the session in its metrics.
 func TestAgentBMPSessionFindings(t *testing.T) {
 	bmpPort := freePort(t, "127.0.0.1")
 	cfg := fmt.Sprintf("node: {name: rr}\nanycast: {prefixes: [192.0.2.1/32]}\ncollectors:\n  bmp: {enabled: true, listen: 127.0.0.1:%d}\n", bmpPort)
@@ -72,9 +30,9 @@ func TestAgentBMPSessionFindings(t *testing.T) {
 
 	a := startGoBGP(t, 65001, "127.0.0.2")
 	b := startGoBGP(t, 65002, "127.0.0.3")
-	a.peer(t, b, true)
-	b.peer(t, a, false)
-	if err := b.s.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
+	a.Peer(t, b, gobgptest.PeerOptions{Passive: true})
+	b.Peer(t, a, gobgptest.PeerOptions{})
+	if err := b.S.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
 		Policy: api.AddBmpRequest_PRE, SysName: "router-b"}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +40,7 @@ func TestAgentBMPSessionFindings(t *testing.T) {
 		return strings.Contains(get(t, base+"/api/v1/bmp/peers"), `"state": "up"`) ||
 			strings.Contains(get(t, base+"/api/v1/bmp/peers"), `"state":"up"`)
 	})
-	if err := a.s.DisablePeer(context.Background(), &api.DisablePeerRequest{Address: "127.0.0.3", Communication: "maintenance"}); err != nil {
+	if err := a.S.DisablePeer(context.Background(), &api.DisablePeerRequest{Address: "127.0.0.3", Communication: "maintenance"}); err != nil {
 		t.Fatal(err)
 	}
 	var got finding.Finding

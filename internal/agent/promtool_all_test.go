@@ -83,7 +83,7 @@ func TestMetricsOfEveryCollectorPassPromtool(t *testing.T) {
 	router := startGoBGP(t, 65001, "127.0.0.2")
 	listenPort := freePort(t, "127.0.0.1")
 	bmpPort := freePort(t, "127.0.0.1")
-	if err := router.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
+	if err := router.S.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: 64500},
 		Transport: &api.Transport{LocalAddress: "127.0.0.2", PassiveMode: true},
 		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 30, KeepaliveInterval: 10}},
@@ -117,10 +117,10 @@ collectors:
   link: {enabled: true, interval: 100ms, interfaces: [lo]}
   host: {enabled: true, interval: 100ms}
   bmp: {enabled: true, listen: 127.0.0.1:%d}
-`, listenPort, router.port, web.URL, closed, filepath.Join(dir, "audit.jsonl"), sys, sfp, bmpPort)
+`, listenPort, router.Port, web.URL, closed, filepath.Join(dir, "audit.jsonl"), sys, sfp, bmpPort)
 	_, base, stop := startAgent(t, cfg)
 	defer stop()
-	if err := router.s.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
+	if err := router.S.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
 		Policy: api.AddBmpRequest_PRE, SysName: "router"}); err != nil {
 		t.Fatal(err)
 	}

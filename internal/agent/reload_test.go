@@ -19,22 +19,6 @@ import (
 	"github.com/anydiag/anydiag/lab"
 )
 
-// peerUptime is the GoBGP peer's view of its session with the agent: the
-// time it last became Established (zero while it is not).
-func (g *gobgpd) peerUptime(t *testing.T, addr string) time.Time {
-	t.Helper()
-	var up time.Time
-	err := g.s.ListPeer(context.Background(), &api.ListPeerRequest{Address: addr}, func(p *api.Peer) {
-		if p.State.GetSessionState() == api.PeerState_ESTABLISHED && p.Timers.GetState().GetUptime() != nil {
-			up = p.Timers.State.Uptime.AsTime()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return up
-}
-
 func post(t *testing.T, url, token, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
@@ -73,7 +57,7 @@ collectors:
 func TestReloadOfPolicyKeepsSessionStationAndFlaps(t *testing.T) {
 	peer := startGoBGP(t, 65001, "127.0.0.5")
 	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
-	if err := peer.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
+	if err := peer.S.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.4", PeerAsn: 64500},
 		Transport: &api.Transport{LocalAddress: "127.0.0.5", PassiveMode: true},
 		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
@@ -87,10 +71,10 @@ func TestReloadOfPolicyKeepsSessionStationAndFlaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	bmpPort := freePort(t, "127.0.0.1")
-	cfg := fmt.Sprintf(reloadConfig, peer.port, "0s", tokenFile, bmpPort)
+	cfg := fmt.Sprintf(reloadConfig, peer.Port, "0s", tokenFile, bmpPort)
 	a, base, stop := startAgent(t, cfg)
 	defer stop()
-	if err := peer.s.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
+	if err := peer.S.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
 		Policy: api.AddBmpRequest_PRE, SysName: "upstream"}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,20 +93,20 @@ func TestReloadOfPolicyKeepsSessionStationAndFlaps(t *testing.T) {
 	waitFor(t, "the route back in the station", func() bool {
 		return strings.Contains(get(t, base+"/api/v1/bmp/routes?prefix=192.0.2.1/32"), "192.0.2.1/32")
 	})
-	up := peer.peerUptime(t, "127.0.0.4")
+	up := peer.Uptime(t, "127.0.0.4")
 	if up.IsZero() {
 		t.Fatal("the GoBGP peer has no Established session with the agent")
 	}
 	peersBefore := get(t, base+"/api/v1/bmp/peers")
 	flapsBefore := flapEntries(t, get(t, base+"/api/v1/flaps"))
 
-	if err := os.WriteFile(a.opts.ConfigPath, fmt.Appendf(nil, reloadConfig, peer.port, "2s", tokenFile, bmpPort), 0o600); err != nil {
+	if err := os.WriteFile(a.opts.ConfigPath, fmt.Appendf(nil, reloadConfig, peer.Port, "2s", tokenFile, bmpPort), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := peer.peerUptime(t, "127.0.0.4"); !got.Equal(up) {
+	if got := peer.Uptime(t, "127.0.0.4"); !got.Equal(up) {
 		t.Errorf("the BGP session bounced on a policy reload: Established at %v, now %v", up, got)
 	}
 	if got := get(t, base+"/api/v1/bmp/peers"); got != peersBefore {
@@ -144,7 +128,7 @@ func TestReloadOfPolicyKeepsSessionStationAndFlaps(t *testing.T) {
 		t.Fatalf("withdraw: %d %s", code, body)
 	}
 	waitFor(t, "the route gone from the upstream", func() bool { return peerHas(t, peer, "192.0.2.1/32") == false })
-	if err := os.WriteFile(a.opts.ConfigPath, fmt.Appendf(nil, reloadConfig, peer.port, "3s", tokenFile, bmpPort), 0o600); err != nil {
+	if err := os.WriteFile(a.opts.ConfigPath, fmt.Appendf(nil, reloadConfig, peer.Port, "3s", tokenFile, bmpPort), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Reload(context.Background()); err != nil {
@@ -161,7 +145,7 @@ func TestReloadOfPolicyKeepsSessionStationAndFlaps(t *testing.T) {
 	if peerHas(t, peer, "192.0.2.1/32") {
 		t.Error("the reload re-announced a prefix the operator withdrew")
 	}
-	if got := peer.peerUptime(t, "127.0.0.4"); !got.Equal(up) {
+	if got := peer.Uptime(t, "127.0.0.4"); !got.Equal(up) {
 		t.Errorf("the BGP session bounced on the second policy reload")
 	}
 }
@@ -170,7 +154,7 @@ func TestReloadOfPolicyKeepsSessionStationAndFlaps(t *testing.T) {
 func peerHas(t *testing.T, g *gobgpd, prefix string) bool {
 	t.Helper()
 	found := false
-	err := g.s.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL,
+	err := g.S.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL,
 		Family:   &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
 		Prefixes: []*api.TableLookupPrefix{{Prefix: prefix}}}, func(d *api.Destination) {
 		found = found || len(d.Paths) > 0

@@ -23,7 +23,7 @@ import (
 func TestShutdownDecidesWithItsInputsAliveAndAuditsTheSpeakerStop(t *testing.T) {
 	peer := startGoBGP(t, 65001, "127.0.0.5")
 	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
-	if err := peer.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
+	if err := peer.S.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.4", PeerAsn: 64500},
 		Transport: &api.Transport{LocalAddress: "127.0.0.5", PassiveMode: true},
 		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
@@ -52,7 +52,7 @@ policy:
   fleet_guard: {min_announcing: 1, source: bmp, url: "http://%s"}
 collectors:
   bmp: {enabled: true, listen: "127.0.0.1:%d"}
-`, peer.port, audit, ln.Addr(), bmpPort)
+`, peer.Port, audit, ln.Addr(), bmpPort)
 	path := filepath.Join(dir, "agent.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ collectors:
 		<-done
 	}()
 	base := "http://" + ln.Addr().String()
-	if err := peer.s.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
+	if err := peer.S.AddBmp(context.Background(), &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort),
 		Policy: api.AddBmpRequest_PRE, SysName: "upstream"}); err != nil {
 		t.Fatal(err)
 	}
