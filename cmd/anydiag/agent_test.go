@@ -1,18 +1,13 @@
 package main
 
 import (
-	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/anydiag/anydiag/internal/agent"
 )
 
 // helpEndpointRE matches the endpoint lines of `agent --help`.
@@ -37,21 +32,7 @@ speaker:
 collectors: {bmp: {enabled: true, listen: '127.0.0.1:0'}}
 exporters: {token_file: ` + token + `, alertmanager: {token_file: ` + token + `}}
 `
-	path := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(path, []byte(cfg), 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Listener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	base := "http://" + ln.Addr().String()
+	base := runAgent(t, dir, cfg)
 	waitAnnounced(t, base, true)
 
 	readme, err := os.ReadFile("../../README.md")

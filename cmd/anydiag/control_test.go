@@ -31,8 +31,17 @@ speaker:
 policy: ` + policy + `
 exporters: {token_file: ` + token + `}
 `
+	return runAgent(t, dir, cfg), token
+}
+
+// runAgent runs an agent in-process on the configuration cfg (written to
+// dir/agent.yaml) until the test ends, and returns its URL.
+func runAgent(t *testing.T, dir, cfg string) string {
+	t.Helper()
 	path := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(path, []byte(cfg), 0o644)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +54,7 @@ exporters: {token_file: ` + token + `}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + ln.Addr().String(), token
+	return "http://" + ln.Addr().String()
 }
 
 func announced(t *testing.T, base string) bool {

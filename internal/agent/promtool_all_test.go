@@ -18,6 +18,7 @@ import (
 	"github.com/anydiag/anydiag/collectors/optics/eepromgen"
 	"github.com/anydiag/anydiag/exporters/prometheus"
 	"github.com/anydiag/anydiag/internal/finding"
+	"github.com/anydiag/anydiag/internal/gobgptest"
 )
 
 // hostileLabel has every character the text format escapes (backslash,
@@ -83,15 +84,7 @@ func TestMetricsOfEveryCollectorPassPromtool(t *testing.T) {
 	router := startGoBGP(t, 65001, "127.0.0.2")
 	listenPort := freePort(t, "127.0.0.1")
 	bmpPort := freePort(t, "127.0.0.1")
-	if err := router.S.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: 64500},
-		Transport: &api.Transport{LocalAddress: "127.0.0.2", PassiveMode: true},
-		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 30, KeepaliveInterval: 10}},
-		AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{
-			Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}}},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	router.Await(t, "127.0.0.1", 64500, gobgptest.PeerOptions{})
 
 	cfg := fmt.Sprintf(`node: {name: "pop \"1\"", site: "lab\\1", continent: EU}
 anycast: {prefixes: [192.0.2.1/32, "2001:db8::1/128"]}

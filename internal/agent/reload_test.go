@@ -16,6 +16,7 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 
+	"github.com/anydiag/anydiag/internal/gobgptest"
 	"github.com/anydiag/anydiag/lab"
 )
 
@@ -56,14 +57,7 @@ collectors:
 // flap history, and the node's announcement.
 func TestReloadOfPolicyKeepsSessionStationAndFlaps(t *testing.T) {
 	peer := startGoBGP(t, 65001, "127.0.0.5")
-	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
-	if err := peer.S.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.4", PeerAsn: 64500},
-		Transport: &api.Transport{LocalAddress: "127.0.0.5", PassiveMode: true},
-		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	peer.Await(t, "127.0.0.4", 64500, gobgptest.PeerOptions{})
 	dir := t.TempDir()
 	token := "reload-test-token-0123456789"
 	tokenFile := filepath.Join(dir, "token")

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/anydiag/anydiag/analyzers/policy"
+	"github.com/anydiag/anydiag/internal/gobgptest"
 	api "github.com/osrg/gobgp/v3/api"
 )
 
@@ -22,14 +23,7 @@ import (
 // and the audit says that too, instead of pretending the route stayed.
 func TestShutdownDecidesWithItsInputsAliveAndAuditsTheSpeakerStop(t *testing.T) {
 	peer := startGoBGP(t, 65001, "127.0.0.5")
-	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
-	if err := peer.S.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.4", PeerAsn: 64500},
-		Transport: &api.Transport{LocalAddress: "127.0.0.5", PassiveMode: true},
-		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	peer.Await(t, "127.0.0.4", 64500, gobgptest.PeerOptions{})
 	dir := t.TempDir()
 	audit := filepath.Join(dir, "audit.jsonl")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -66,6 +66,19 @@ type PeerOptions struct {
 // Peer configures r to peer with o.
 func (r *Router) Peer(t testing.TB, o *Router, opt PeerOptions) {
 	t.Helper()
+	r.addPeer(t, o.Addr, o.ASN, o.Port, opt)
+}
+
+// Await configures r to wait for a session from neighbor of AS asn that
+// is not a Router of this package (the agent's embedded speaker, say).
+func (r *Router) Await(t testing.TB, neighbor string, asn uint32, opt PeerOptions) {
+	t.Helper()
+	opt.Passive = true
+	r.addPeer(t, neighbor, asn, 0, opt)
+}
+
+func (r *Router) addPeer(t testing.TB, neighbor string, asn uint32, port int, opt PeerOptions) {
+	t.Helper()
 	fams := []*api.Family{{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}}
 	if opt.IPv6 {
 		fams = append(fams, &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST})
@@ -83,12 +96,12 @@ func (r *Router) Peer(t testing.TB, o *Router, opt PeerOptions) {
 		afs = append(afs, af)
 	}
 	if err := r.S.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: o.Addr, PeerAsn: o.ASN},
-		Transport: &api.Transport{LocalAddress: r.Addr, RemotePort: uint32(o.Port), PassiveMode: opt.Passive},
+		Conf:      &api.PeerConf{NeighborAddress: neighbor, PeerAsn: asn},
+		Transport: &api.Transport{LocalAddress: r.Addr, RemotePort: uint32(port), PassiveMode: opt.Passive},
 		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 30, KeepaliveInterval: 10}},
 		AfiSafis:  afs,
 	}}); err != nil {
-		t.Fatalf("AS%d: add peer %s: %v", r.ASN, o.Addr, err)
+		t.Fatalf("AS%d: add peer %s: %v", r.ASN, neighbor, err)
 	}
 }
 
