@@ -172,7 +172,16 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() (bool, stri
 
 func startStation(t *testing.T) (*bmp.Station, *bmp.Client, int) {
 	t.Helper()
-	st, err := bmp.New(bmp.Config{Logger: slog.New(slog.NewTextHandler(testLogWriter(), nil))})
+	st, url, port := serveStation(t, bmp.Config{Logger: slog.New(slog.NewTextHandler(testLogWriter(), nil))})
+	return st, &bmp.Client{BaseURL: url}, port
+}
+
+// serveStation runs a station of cfg on a loopback BMP port and its HTTP
+// API until the test ends, and returns the station, the API URL and the
+// BMP port.
+func serveStation(t *testing.T, cfg bmp.Config) (*bmp.Station, string, int) {
+	t.Helper()
+	st, err := bmp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +200,7 @@ func startStation(t *testing.T) (*bmp.Station, *bmp.Client, int) {
 			t.Errorf("station: %v", err)
 		}
 	})
-	return st, &bmp.Client{BaseURL: hs.URL}, ln.Addr().(*net.TCPAddr).Port
+	return st, hs.URL, ln.Addr().(*net.TCPAddr).Port
 }
 
 // TestGoBGPSender runs three GoBGP v3 speakers: C (AS65003) and A (AS65001)

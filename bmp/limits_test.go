@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http/httptest"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -56,26 +55,8 @@ type limitedStation struct {
 func startLimited(t *testing.T, lim bmp.Limits) *limitedStation {
 	t.Helper()
 	clk := newFakeClock()
-	st, err := bmp.New(bmp.Config{Logger: testLogger(), Clock: clk.Now, Limits: lim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Serve(ctx, ln) }()
-	hs := httptest.NewServer(st.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("station: %v", err)
-		}
-	})
-	return &limitedStation{st: st, clock: clk, port: ln.Addr().(*net.TCPAddr).Port, url: hs.URL}
+	st, url, port := serveStation(t, bmp.Config{Logger: testLogger(), Clock: clk.Now, Limits: lim})
+	return &limitedStation{st: st, clock: clk, port: port, url: url}
 }
 
 // metric returns the value of the sample whose name and labels are series.
