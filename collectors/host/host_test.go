@@ -129,24 +129,7 @@ func TestOverheadBytes(t *testing.T) {
 // holding another one, sysctls and the kernel release.
 func TestCollectProcFixture(t *testing.T) {
 	root := t.TempDir()
-	put := func(rel, content string) {
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	link := func(rel, target string) {
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(target, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put, link := fixtureTree(t, root)
 	put("sys/kernel/osrelease", "6.1.0-28-amd64\n")
 	put("sys/net/ipv4/ip_forward", "1\n")
 	put("sys/net/ipv4/fib_multipath_hash_policy", "0\n")
@@ -216,24 +199,7 @@ func TestCollectOtherNamespacesAndPorts(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			put := func(rel, content string) {
-				p := filepath.Join(root, rel)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			link := func(rel, target string) {
-				p := filepath.Join(root, rel)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Symlink(target, p); err != nil {
-					t.Fatal(err)
-				}
-			}
+			put, link := fixtureTree(t, root)
 			put("sys/kernel/osrelease", "6.1.0\n")
 			link("thread-self/ns/net", "net:[1]")
 			put("thread-self/net/tcp", own)
@@ -268,4 +234,29 @@ func TestCollectOtherNamespacesAndPorts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fixtureTree returns helpers that write files and symlinks under root,
+// creating their directories, to lay out a procfs fixture.
+func fixtureTree(t *testing.T, root string) (put func(rel, content string), link func(rel, target string)) {
+	mkdir := func(p string) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put = func(rel, content string) {
+		p := filepath.Join(root, rel)
+		mkdir(p)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link = func(rel, target string) {
+		p := filepath.Join(root, rel)
+		mkdir(p)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return put, link
 }
